@@ -1,0 +1,123 @@
+package backie
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// completeBatchMax bounds how many results one flush writes.
+const completeBatchMax = 2000
+
+// Finishing writes. Both match on (id, attempt) with the task still Running
+// and unfinished, so only the attempt that owns a task can finish it: a
+// task removed, rescued or claimed again in the meantime is left alone, and
+// replaying a write after a lost connection changes nothing.
+const (
+	completeDeleteSQL = `DELETE FROM backie_tasks AS t
+USING unnest($1::uuid[], $2::int[]) AS f(id, attempt)
+WHERE t.id = f.id AND t.attempt = f.attempt AND t.running_at IS NOT NULL AND t.done_at IS NULL`
+
+	completeUpdateSQL = `UPDATE backie_tasks AS t SET
+	running_at   = CASE WHEN f.kind IN (1, 2) THEN t.running_at END,
+	done_at      = CASE WHEN f.kind IN (1, 2) THEN now() END,
+	error_info   = CASE WHEN f.kind = 4 THEN t.error_info ELSE f.error_info END,
+	retries      = t.retries + CASE WHEN f.kind = 3 THEN 1 ELSE 0 END,
+	scheduled_at = CASE WHEN f.kind = 3 THEN now() + f.backoff_ms * interval '1 millisecond' ELSE t.scheduled_at END
+FROM unnest($1::uuid[], $2::int[], $3::smallint[], $4::jsonb[], $5::bigint[]) AS f(id, attempt, kind, error_info, backoff_ms)
+WHERE t.id = f.id AND t.attempt = f.attempt AND t.running_at IS NOT NULL AND t.done_at IS NULL`
+)
+
+// completeLoop writes finished attempts in batches: it takes the first
+// result, everything else already waiting (up to completeBatchMax), and
+// writes them all in one round trip. Under load batches grow by themselves;
+// when idle a single result is written at once. Results are sent by the
+// workers and the rescuer; the channel is closed once they have exited.
+func (p *WorkerPool) completeLoop(ctx context.Context) {
+	batch := make([]result, 0, completeBatchMax)
+	for first := range p.results {
+		batch = append(batch[:0], first)
+	drain:
+		for len(batch) < completeBatchMax {
+			select {
+			case r, ok := <-p.results:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		p.flush(ctx, batch)
+	}
+}
+
+// flush writes batch, retrying database errors with backoff: forever while
+// the pool runs, for FinishTimeout per attempt and then gives up once the
+// pool is stopping (the tasks are then rescued after their timeout).
+func (p *WorkerPool) flush(ctx context.Context, batch []result) {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for failures := 1; ; failures++ {
+		err := p.writeResults(ctx, batch)
+		if err == nil {
+			return
+		}
+		stopping := p.stopping()
+		if stopping && failures >= 3 {
+			p.log.Error("backie: could not record finished tasks; they will be retried after their timeout",
+				"error", err, "tasks", len(batch))
+			return
+		}
+		d := errorBackoff(failures)
+		p.log.Error("backie: recording finished tasks failed, retrying", "error", err, "tasks", len(batch), "retry_in", d)
+		sleep(ctx, timer, d)
+	}
+}
+
+func (p *WorkerPool) stopping() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state != poolRunning
+}
+
+// writeResults sends the DELETE and the UPDATE for batch in one round trip.
+func (p *WorkerPool) writeResults(ctx context.Context, batch []result) error {
+	var (
+		delIDs      []uuid.UUID
+		delAttempts []int32
+		ids         []uuid.UUID
+		attempts    []int32
+		kinds       []int16
+		errInfos    [][]byte
+		backoffs    []int64
+	)
+	for _, r := range batch {
+		if r.kind == resultDelete {
+			delIDs = append(delIDs, r.id)
+			delAttempts = append(delAttempts, r.attempt)
+			continue
+		}
+		ids = append(ids, r.id)
+		attempts = append(attempts, r.attempt)
+		kinds = append(kinds, int16(r.kind))
+		errInfos = append(errInfos, r.errInfo)
+		backoffs = append(backoffs, r.backoffMS)
+	}
+	b := &pgx.Batch{}
+	if len(delIDs) > 0 {
+		b.Queue(completeDeleteSQL, delIDs, delAttempts)
+	}
+	if len(ids) > 0 {
+		b.Queue(completeUpdateSQL, ids, attempts, kinds, errInfos, backoffs)
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.FinishTimeout)
+	defer cancel()
+	if err := p.q.pool.SendBatch(ctx, b).Close(); err != nil {
+		return interpretError("backie: finish tasks", err)
+	}
+	return nil
+}

@@ -1,0 +1,169 @@
+// Package dbtest gives each test its own migrated schema in a real
+// PostgreSQL, so that tests can run in parallel.
+//
+// The database comes from BACKIE_TEST_DATABASE_URL. When it is unset, a
+// throwaway PostgreSQL is started with testcontainers if Docker works, and
+// otherwise DefaultURL is used.
+package dbtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/goleak"
+
+	"github.com/backie-go/backie"
+	"github.com/backie-go/backie/internal/pgcontainer"
+)
+
+// EnvURL names the environment variable holding the test database URL.
+const EnvURL = "BACKIE_TEST_DATABASE_URL"
+
+// DefaultURL is used when EnvURL is unset and Docker is not available.
+const DefaultURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+var (
+	urlOnce   sync.Once
+	dbURL     string
+	terminate func()
+
+	adminMu   sync.Mutex
+	adminPool *pgxpool.Pool
+)
+
+// Main runs the package's tests, removes the container if one was started,
+// and fails the run if goroutines leaked. Call it from TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	adminMu.Lock()
+	if adminPool != nil {
+		adminPool.Close()
+		adminPool = nil
+	}
+	adminMu.Unlock()
+	if terminate != nil {
+		terminate()
+	}
+	if code == 0 && terminate == nil {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// URL returns the database URL tests use.
+func URL(tb testing.TB) string {
+	tb.Helper()
+	urlOnce.Do(func() {
+		if u := os.Getenv(EnvURL); u != "" {
+			dbURL = u
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		u, stop, err := pgcontainer.Start(ctx)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "dbtest: %s is unset and no container could be started (%v); using %s\n", EnvURL, err, DefaultURL)
+			dbURL = DefaultURL
+			return
+		}
+		dbURL, terminate = u, stop
+	})
+	return dbURL
+}
+
+func admin(tb testing.TB) *pgxpool.Pool {
+	tb.Helper()
+	adminMu.Lock()
+	defer adminMu.Unlock()
+	if adminPool == nil {
+		cfg, err := pgxpool.ParseConfig(URL(tb))
+		if err != nil {
+			tb.Fatalf("dbtest: parse %s: %v", EnvURL, err)
+		}
+		cfg.MaxConns = 4
+		p, err := pgxpool.NewWithConfig(context.Background(), cfg)
+		if err != nil {
+			tb.Fatalf("dbtest: connect: %v", err)
+		}
+		adminPool = p
+	}
+	return adminPool
+}
+
+// Options tune Pool.
+type Options struct {
+	// MaxConns is the pool size. Defaults to 8.
+	MaxConns int32
+	// NoMigrate leaves the schema empty (no backie_tasks).
+	NoMigrate bool
+}
+
+// Schema creates an empty schema that is dropped when the test ends.
+func Schema(tb testing.TB) string {
+	tb.Helper()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "backie_test_" + hex.EncodeToString(b[:])
+	ctx := context.Background()
+	if _, err := admin(tb).Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{name}.Sanitize()); err != nil {
+		tb.Fatalf("dbtest: create schema: %v", err)
+	}
+	tb.Cleanup(func() {
+		if _, err := admin(tb).Exec(context.Background(), "DROP SCHEMA "+pgx.Identifier{name}.Sanitize()+" CASCADE"); err != nil {
+			tb.Errorf("dbtest: drop schema %s: %v", name, err)
+		}
+	})
+	return name
+}
+
+// Pool returns a pool whose connections use a fresh schema (search_path),
+// migrated unless opts say otherwise. It is closed when the test ends.
+func Pool(tb testing.TB, opts ...Options) *pgxpool.Pool {
+	tb.Helper()
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	if o.MaxConns == 0 {
+		o.MaxConns = 8
+	}
+	schema := Schema(tb)
+	pool := PoolFor(tb, schema, o.MaxConns)
+	if !o.NoMigrate {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := backie.Migrate(ctx, pool, backie.MigrateConfig{}); err != nil {
+			tb.Fatalf("dbtest: migrate %s: %v", schema, err)
+		}
+	}
+	return pool
+}
+
+// PoolFor returns a pool whose connections use schema. It is closed when
+// the test ends.
+func PoolFor(tb testing.TB, schema string, maxConns int32) *pgxpool.Pool {
+	tb.Helper()
+	cfg, err := pgxpool.ParseConfig(URL(tb))
+	if err != nil {
+		tb.Fatalf("dbtest: parse %s: %v", EnvURL, err)
+	}
+	cfg.MaxConns = maxConns
+	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		tb.Fatalf("dbtest: connect: %v", err)
+	}
+	tb.Cleanup(pool.Close)
+	return pool
+}

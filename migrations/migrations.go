@@ -1,0 +1,16 @@
+// Package migrations embeds the SQL files that create Backie's schema.
+//
+// The files are numbered golang-migrate migrations (NNNNNN_name.up.sql and
+// .down.sql), so the same directory works with the migrate CLI:
+//
+//	migrate -path migrations -database "$DATABASE_URL" up
+//
+// Go programs usually call backie.Migrate instead, which applies FS.
+package migrations
+
+import "embed"
+
+// FS holds the migration files.
+//
+//go:embed *.sql
+var FS embed.FS
