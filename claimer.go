@@ -1,7 +1,10 @@
 package backie
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"slices"
 	"time"
 )
 
@@ -10,13 +13,15 @@ import (
 // transaction holds, so no task is handed to two workers, across goroutines
 // and processes. attempt is bumped so that finishing writes can tell this
 // attempt from a later one. $4, when not null, is the pool's TaskTimeout.
-const claimSQL = `UPDATE backie_tasks AS t
+// %s is replaced by claimFromStart or claimAfterCursor.
+const claimTemplate = `UPDATE backie_tasks AS t
 SET running_at = now(), attempt = t.attempt + 1, timeout_msecs = COALESCE($4::bigint, t.timeout_msecs)
 FROM (
 	SELECT id FROM backie_tasks
 	WHERE done_at IS NULL AND running_at IS NULL AND scheduled_at <= now()
 	  AND task_name = ANY($1::text[])
 	  AND ($2::text[] IS NULL OR task_type = ANY($2::text[]))
+	  %s
 	ORDER BY scheduled_at, id
 	LIMIT $3
 	FOR UPDATE SKIP LOCKED
@@ -24,6 +29,30 @@ FROM (
 WHERE t.id = c.id
 RETURNING t.id, t.task_name, t.task_type, t.uniq_hash, t.payload, t.timeout_msecs, t.created_at,
 	t.scheduled_at, t.running_at, t.done_at, t.error_info, t.retries, t.max_retries, t.attempt`
+
+var (
+	claimSQL = fmt.Sprintf(claimTemplate, "")
+	// claimAfterSQL starts the index scan after the last task this pool
+	// claimed ($5, $6). Claimed tasks leave dead entries at the head of the
+	// claim index until VACUUM runs; under a backlog a scan from the start
+	// would step over all of them on every claim.
+	claimAfterSQL = fmt.Sprintf(claimTemplate, "AND (scheduled_at, id) > ($5::timestamptz, $6::uuid)")
+)
+
+// fullScanEvery bounds how long the claimer claims after a cursor: tasks
+// that sort before it (due earlier but committed late, or skipped while
+// another pool's claim held them and then rolled back) are found by the next
+// scan from the start.
+const fullScanEvery = 250 * time.Millisecond
+
+// claimCooldown is the pause after a claim that filled every free worker.
+const claimCooldown = time.Millisecond
+
+// claimCursor is the (scheduled_at, id) of the last task claimed.
+type claimCursor struct {
+	scheduledAt time.Time
+	id          TaskID
+}
 
 // claimLoop claims as many Ready tasks as there are free workers, in one
 // statement, and hands them to the workers. It sleeps when every worker is
@@ -33,7 +62,11 @@ func (p *WorkerPool) claimLoop(ctx context.Context) {
 	defer close(p.jobs)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	var failures int
+	var (
+		failures int
+		cursor   *claimCursor // nil: scan from the start
+		lastFull time.Time
+	)
 	for ctx.Err() == nil {
 		free := int(p.free.Load())
 		if free == 0 {
@@ -44,8 +77,15 @@ func (p *WorkerPool) claimLoop(ctx context.Context) {
 			}
 			continue
 		}
-		recs, err := p.claim(ctx, free)
+		if cursor != nil && time.Since(lastFull) >= fullScanEvery {
+			cursor = nil
+		}
+		if cursor == nil {
+			lastFull = time.Now()
+		}
+		recs, err := p.claim(ctx, free, cursor)
 		if err != nil {
+			cursor = nil
 			if ctx.Err() != nil {
 				return
 			}
@@ -63,8 +103,17 @@ func (p *WorkerPool) claimLoop(ctx context.Context) {
 			p.jobs <- rec // never blocks: at most Workers records are out
 		}
 		if len(recs) == free {
-			continue // maybe more are due: claim again once a worker is free
+			last := recs[len(recs)-1]
+			cursor = &claimCursor{scheduledAt: last.ScheduledAt, id: last.ID}
+			// More are likely due. Give the workers a moment to finish a
+			// few, so that the next claim is a batch rather than one task
+			// per round trip.
+			if !sleep(ctx, timer, claimCooldown) {
+				return
+			}
+			continue
 		}
+		cursor = nil
 		// Drained what is due: wait for a notification or the poll tick.
 		timer.Reset(p.cfg.PollInterval)
 		select {
@@ -78,7 +127,7 @@ func (p *WorkerPool) claimLoop(ctx context.Context) {
 	}
 }
 
-func (p *WorkerPool) claim(ctx context.Context, n int) ([]*TaskRecord, error) {
+func (p *WorkerPool) claim(ctx context.Context, n int, after *claimCursor) ([]*TaskRecord, error) {
 	var timeout *int64
 	if p.cfg.TaskTimeout > 0 {
 		ms := max(p.cfg.TaskTimeout.Milliseconds(), 1)
@@ -89,7 +138,11 @@ func (p *WorkerPool) claim(ctx context.Context, n int) ([]*TaskRecord, error) {
 	// until the rescuer took them back, at the cost of an attempt.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claimStatementTimeout)
 	defer cancel()
-	rows, err := p.q.pool.Query(ctx, claimSQL, p.names, p.types, n, timeout)
+	sql, args := claimSQL, []any{p.names, p.types, n, timeout}
+	if after != nil {
+		sql, args = claimAfterSQL, append(args, after.scheduledAt, after.id)
+	}
+	rows, err := p.q.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, interpretError("backie: claim tasks", err)
 	}
@@ -105,6 +158,14 @@ func (p *WorkerPool) claim(ctx context.Context, n int) ([]*TaskRecord, error) {
 	if err := rows.Err(); err != nil {
 		return nil, interpretError("backie: claim tasks", err)
 	}
+	// RETURNING does not keep the subquery's order: hand tasks out oldest
+	// first, and let the last one be the cursor.
+	slices.SortFunc(recs, func(a, b *TaskRecord) int {
+		if c := a.ScheduledAt.Compare(b.ScheduledAt); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.ID[:], b.ID[:])
+	})
 	return recs, nil
 }
 

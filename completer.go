@@ -11,6 +11,11 @@ import (
 // completeBatchMax bounds how many results one flush writes.
 const completeBatchMax = 2000
 
+// completerCount is how many goroutines write results. With two, one
+// gathers the next batch while the other's write is in flight, and their
+// commits share WAL flushes.
+const completerCount = 2
+
 // Finishing writes. Both match on (id, attempt) with the task still Running
 // and unfinished, so only the attempt that owns a task can finish it: a
 // task removed, rescued or claimed again in the meantime is left alone, and

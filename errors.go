@@ -78,6 +78,8 @@ func interpretError(op string, err error) error {
 	switch {
 	case errors.As(err, &pgErr) && pgErr.Code == "42P01" && strings.Contains(pgErr.Message, "backie_tasks"):
 		return fmt.Errorf("%s: %w: %w", op, ErrMissingTable, err)
+	case errors.As(err, &pgErr) && pgErr.Code == "22P05": // jsonb refuses \u0000 in a payload's strings
+		return fmt.Errorf("%s: %w: %w", op, ErrEncodePayload, err)
 	case errors.Is(err, puddle.ErrClosedPool):
 		return fmt.Errorf("%s: %w", op, ErrPoolClosed)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -221,16 +221,15 @@ func (p *WorkerPool) Start(ctx context.Context) error {
 	if !p.cfg.DisableNotifications {
 		claimers.Go(func() { p.listenLoop(claimCtx) })
 	}
-	completed := make(chan struct{})
-	go func() {
-		defer close(completed)
-		p.completeLoop(base)
-	}()
+	var completers sync.WaitGroup
+	for range completerCount {
+		completers.Go(func() { p.completeLoop(base) })
+	}
 	go func() {
 		claimers.Wait()
 		producers.Wait()
 		close(p.results)
-		<-completed
+		completers.Wait()
 		p.mu.Lock()
 		p.state = poolStopped
 		p.mu.Unlock()

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -23,14 +25,16 @@ import (
 // so tasks commit or roll back with the caller's own writes. PgQueue is
 // safe for concurrent use.
 type PgQueue struct {
-	pool *pgxpool.Pool
-	reg  *Registry
+	pool      *pgxpool.Pool
+	reg       *Registry
+	notifier  *notifier
+	inserting atomic.Int32 // inserts in flight
 }
 
 // NewPgQueue returns a queue on pool whose tasks are those of registry.
 // A nil pool or registry makes every call fail with ErrInvalidConfig.
 func NewPgQueue(pool *pgxpool.Pool, registry *Registry) *PgQueue {
-	return &PgQueue{pool: pool, reg: registry}
+	return &PgQueue{pool: pool, reg: registry, notifier: &notifier{pool: pool}}
 }
 
 // Registry returns the queue's registry.
@@ -56,22 +60,27 @@ const taskColumns = `id, task_name, task_type, uniq_hash, payload, timeout_msecs
 // current schema, as an SQL expression. Channel names are at most 63 bytes.
 const notifyChannel = `left('backie_tasks:' || current_schema(), 63)`
 
-// insertSQL inserts one task per row of the arrays and notifies listening
-// pools of those that are due now. A unique task whose hash is taken by an
-// unfinished task is skipped (ON CONFLICT on the partial unique index).
+// insertSQL inserts one task per row of the arrays. A unique task whose hash
+// is taken by an unfinished task is skipped (ON CONFLICT on the partial
+// unique index). With $10 it also NOTIFYs listening pools of the types that
+// are due now: used in the caller's transactions, where the notification
+// must wait for the caller's commit, and for lone inserts. Concurrent
+// inserts notify after their commit instead, so that they do not queue
+// behind the commit-time lock that Postgres takes for NOTIFY (see notifier).
 const insertSQL = `WITH ins AS (
 	INSERT INTO backie_tasks (id, task_name, task_type, uniq_hash, payload, timeout_msecs, max_retries, scheduled_at)
 	SELECT t.id, t.name, t.typ, t.hash, t.payload, t.tmo, t.mr,
 	       COALESCE($8::timestamptz, now() + $9::bigint * interval '1 millisecond')
 	FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::bigint[], $7::int[])
 	     AS t(id, name, typ, hash, payload, tmo, mr)
+	ORDER BY t.hash -- one lock order on the unique index: concurrent batches cannot deadlock
 	ON CONFLICT (uniq_hash) WHERE uniq_hash IS NOT NULL AND done_at IS NULL DO NOTHING
 	RETURNING id, task_type, created_at, scheduled_at
 ), notified AS (
 	SELECT pg_notify(` + notifyChannel + `, typ)
-	FROM (SELECT DISTINCT task_type AS typ FROM ins WHERE scheduled_at <= now()) AS due
+	FROM (SELECT DISTINCT task_type AS typ FROM ins WHERE $10::bool AND scheduled_at <= now()) AS due
 )
-SELECT id, created_at, scheduled_at, (SELECT count(*) FROM notified) FROM ins`
+SELECT id, created_at, scheduled_at, task_type, scheduled_at <= now(), (SELECT count(*) FROM notified) FROM ins`
 
 // prepare validates task and builds its record. It touches no database.
 func (q *PgQueue) prepare(task Task) (*TaskRecord, error) {
@@ -101,7 +110,7 @@ func (q *PgQueue) prepare(task Task) (*TaskRecord, error) {
 	if timeout <= 0 {
 		timeout = DefaultTaskTimeout
 	}
-	timeout = max(timeout, time.Millisecond)
+	timeout = max(timeout.Truncate(time.Millisecond), time.Millisecond) // whole ms, as stored
 	taskType := task.TaskType()
 	if taskType == "" {
 		taskType = DefaultTaskType
@@ -113,7 +122,7 @@ func (q *PgQueue) prepare(task Task) (*TaskRecord, error) {
 		UniqHash:   hash,
 		Payload:    payload,
 		Timeout:    timeout,
-		MaxRetries: max(task.MaxRetries(), 0),
+		MaxRetries: min(max(task.MaxRetries(), 0), 1<<31-1), // fits max_retries integer
 	}, nil
 }
 
@@ -287,8 +296,16 @@ func insertArgsOf(recs []*TaskRecord) insertArgs {
 type insertedRow struct{ createdAt, scheduledAt time.Time }
 
 func (q *PgQueue) insert(ctx context.Context, db dbtx, a insertArgs, o createOptions) (map[TaskID]insertedRow, error) {
+	// NOTIFY in the statement when in the caller's transaction (it must wait
+	// for their commit), and when no other insert of this queue is in
+	// flight (no commit to queue behind, and one round trip less between
+	// enqueue and pickup); otherwise notify after the commit.
+	_, inTx := db.(pgx.Tx)
+	alone := q.inserting.Add(1) == 1
+	defer q.inserting.Add(-1)
+	notifyInStatement := inTx || alone
 	rows, err := db.Query(ctx, insertSQL, a.ids, a.names, a.types, a.hashes, a.payloads, a.timeouts, a.retries,
-		o.runAt, o.delay.Milliseconds())
+		o.runAt, o.delay.Milliseconds(), notifyInStatement)
 	if err != nil {
 		return nil, interpretError("backie: create task", err)
 	}
@@ -296,15 +313,22 @@ func (q *PgQueue) insert(ctx context.Context, db dbtx, a insertArgs, o createOpt
 	var (
 		id       TaskID
 		r        insertedRow
+		taskType string
+		due      bool
 		notified int64
+		dueTypes []string
 	)
-	_, err = pgx.ForEachRow(rows, []any{&id, &r.createdAt, &r.scheduledAt, &notified}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&id, &r.createdAt, &r.scheduledAt, &taskType, &due, &notified}, func() error {
 		out[id] = r
+		if due && !notifyInStatement && !slices.Contains(dueTypes, taskType) {
+			dueTypes = append(dueTypes, taskType)
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, interpretError("backie: create task", err)
 	}
+	q.notifier.notify(dueTypes)
 	return out, nil
 }
 
