@@ -52,15 +52,17 @@ func (p *WorkerPool) execute(workCtx context.Context, rec *TaskRecord) result {
 	task, err, stack := p.runTask(ctx, rec)
 	timedOut := errors.Is(context.Cause(ctx), ErrTaskTimeout)
 	cancel()
-	log := p.log.With("task_id", rec.ID, "task_name", rec.Name, "retries", rec.Retries, "attempt", rec.Attempt)
-
 	if err == nil {
-		log.Debug("backie: task done", "duration", time.Since(start))
+		if p.log.Enabled(workCtx, slog.LevelDebug) {
+			p.log.Debug("backie: task done", "task_id", rec.ID, "task_name", rec.Name,
+				"attempt", rec.Attempt, "duration", time.Since(start))
+		}
 		if p.cfg.Retention.keepsSuccess() {
 			return result{id: rec.ID, attempt: int32(rec.Attempt), kind: resultDone}
 		}
 		return result{id: rec.ID, attempt: int32(rec.Attempt), kind: resultDelete}
 	}
+	log := p.log.With("task_id", rec.ID, "task_name", rec.Name, "retries", rec.Retries, "attempt", rec.Attempt)
 	if workCtx.Err() != nil && stack == "" && !timedOut {
 		log.Info("backie: task interrupted by shutdown, released", "error", err)
 		return result{id: rec.ID, attempt: int32(rec.Attempt), kind: resultRelease}

@@ -167,3 +167,37 @@ func PoolFor(tb testing.TB, schema string, maxConns int32) *pgxpool.Pool {
 	tb.Cleanup(pool.Close)
 	return pool
 }
+
+// ExamplePool is Pool for testable examples, which get no testing.TB: it
+// returns a pool on a fresh migrated schema, and a function that closes the
+// pool and drops the schema, to defer. It panics when the database cannot
+// be reached. The package's TestMain must call Main.
+func ExamplePool() (*pgxpool.Pool, func()) {
+	tb := &exampleTB{}
+	return Pool(tb), tb.cleanup
+}
+
+// exampleTB implements the methods of testing.TB that this package uses;
+// the nil embedded testing.TB only supplies the unexported method.
+type exampleTB struct {
+	testing.TB
+	cleanups []func()
+}
+
+func (*exampleTB) Helper()                           {}
+func (*exampleTB) Name() string                      { return "Example" }
+func (*exampleTB) Context() context.Context          { return context.Background() }
+func (*exampleTB) Log(args ...any)                   { fmt.Fprintln(os.Stderr, args...) }
+func (*exampleTB) Logf(format string, args ...any)   { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+func (*exampleTB) Error(args ...any)                 { fmt.Fprintln(os.Stderr, args...) }
+func (*exampleTB) Errorf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+func (*exampleTB) Fatal(args ...any)                 { panic(fmt.Sprint(args...)) }
+func (*exampleTB) Fatalf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
+func (tb *exampleTB) Cleanup(f func())               { tb.cleanups = append(tb.cleanups, f) }
+
+func (tb *exampleTB) cleanup() {
+	for i := len(tb.cleanups) - 1; i >= 0; i-- {
+		tb.cleanups[i]()
+	}
+	tb.cleanups = nil
+}
