@@ -234,6 +234,7 @@ func (p *WorkerPool) Start(ctx context.Context) error {
 		p.state = poolStopped
 		p.mu.Unlock()
 		workCancel(errHardStop)
+		p.log.Info("backie: worker pool stopped")
 		close(p.done)
 	}()
 	go func() {

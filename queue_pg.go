@@ -108,12 +108,12 @@ func (q *PgQueue) prepare(task Task) (*TaskRecord, error) {
 	}
 	timeout := task.Timeout()
 	if timeout <= 0 {
-		timeout = DefaultTaskTimeout
+		timeout = TaskTimeoutDefault
 	}
 	timeout = max(timeout.Truncate(time.Millisecond), time.Millisecond) // whole ms, as stored
 	taskType := task.TaskType()
 	if taskType == "" {
-		taskType = DefaultTaskType
+		taskType = TaskTypeDefault
 	}
 	return &TaskRecord{
 		ID:         id,

@@ -24,12 +24,12 @@ type TaskID = uuid.UUID
 
 // Defaults of TaskDefaults.
 const (
-	// DefaultTaskType is the type of tasks that do not choose one.
-	DefaultTaskType TaskType = "common"
-	// DefaultMaxRetries is how often a failing task is retried by default.
-	DefaultMaxRetries = 20
-	// DefaultTaskTimeout is how long a task may run by default.
-	DefaultTaskTimeout = 2 * time.Minute
+	// TaskTypeDefault is the type of tasks that do not choose one.
+	TaskTypeDefault TaskType = "common"
+	// MaxRetriesDefault is how often a failing task is retried by default.
+	MaxRetriesDefault = 20
+	// TaskTimeoutDefault is how long a task may run by default.
+	TaskTimeoutDefault = 2 * time.Minute
 	// MaxTaskHashLen is the longest TaskHash accepted, in bytes.
 	MaxTaskHashLen = 128
 )
@@ -44,20 +44,20 @@ type Task interface {
 	// Returning an error (or panicking) fails the attempt, which is retried
 	// up to MaxRetries times.
 	Run(ctx context.Context, q Queue) error
-	// TaskType is the routing key. TaskDefaults returns DefaultTaskType.
+	// TaskType is the routing key. TaskDefaults returns TaskTypeDefault.
 	TaskType() TaskType
 	// Uniq returns the task's hash when the task is unique, or "" when it is
 	// not. TaskDefaults returns "". See HashOf.
 	Uniq() TaskHash
 	// MaxRetries is how many times a failed attempt is retried; 0 means
-	// never. TaskDefaults returns DefaultMaxRetries.
+	// never. TaskDefaults returns MaxRetriesDefault.
 	MaxRetries() int
 	// Backoff is the wait before the next attempt, given the number of
 	// retries already made (0 after the first failure). TaskDefaults
 	// returns 2^retries seconds.
 	Backoff(retries int) time.Duration
 	// Timeout is how long one attempt may run. TaskDefaults returns
-	// DefaultTaskTimeout. A pool can override it with Config.TaskTimeout.
+	// TaskTimeoutDefault. A pool can override it with Config.TaskTimeout.
 	Timeout() time.Duration
 }
 
@@ -65,20 +65,20 @@ type Task interface {
 // Backoff and Timeout. Embed it and write Run; override what you need.
 type TaskDefaults struct{}
 
-// TaskType returns DefaultTaskType.
-func (TaskDefaults) TaskType() TaskType { return DefaultTaskType }
+// TaskType returns TaskTypeDefault.
+func (TaskDefaults) TaskType() TaskType { return TaskTypeDefault }
 
 // Uniq returns "": the task is not unique.
 func (TaskDefaults) Uniq() TaskHash { return "" }
 
-// MaxRetries returns DefaultMaxRetries.
-func (TaskDefaults) MaxRetries() int { return DefaultMaxRetries }
+// MaxRetries returns MaxRetriesDefault.
+func (TaskDefaults) MaxRetries() int { return MaxRetriesDefault }
 
 // Backoff returns 2^retries seconds, capped at 2^30 seconds.
 func (TaskDefaults) Backoff(retries int) time.Duration { return ExponentialBackoff(retries) }
 
-// Timeout returns DefaultTaskTimeout.
-func (TaskDefaults) Timeout() time.Duration { return DefaultTaskTimeout }
+// Timeout returns TaskTimeoutDefault.
+func (TaskDefaults) Timeout() time.Duration { return TaskTimeoutDefault }
 
 // ExponentialBackoff returns 2^retries seconds, capped at 2^30 seconds.
 func ExponentialBackoff(retries int) time.Duration {

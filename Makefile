@@ -1,0 +1,61 @@
+# Backie for Go. `make test` runs the tests, `make example` runs the example.
+
+GO ?= go
+
+# The database of `make migrate` (and the default of `make db`).
+LOCAL_DATABASE_URL := postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+DB_URL = $(or $(DATABASE_URL),$(LOCAL_DATABASE_URL))
+
+# golang-migrate wants the pgx5:// scheme, and Backie's migrations table.
+MIGRATE_VERSION := v4.20.1
+MIGRATE_URL = $(patsubst postgresql://%,pgx5://%,$(patsubst postgres://%,pgx5://%,$(DB_URL)))$(if $(findstring ?,$(DB_URL)),&,?)x-migrations-table=backie_schema_migrations
+
+PG_CONTAINER := backie-postgres
+PG_IMAGE := postgres:16
+
+# Extra flags for the example, e.g. make example ARGS='-duration 5s'.
+ARGS ?=
+
+.PHONY: all test example db db-stop migrate bench lint vet fmt
+
+all: vet test
+
+# Tests use BACKIE_TEST_DATABASE_URL from the environment; unset, they start
+# a PostgreSQL with testcontainers when Docker works, else they use
+# $(LOCAL_DATABASE_URL).
+test:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+# The example uses DATABASE_URL from the environment (or the command line);
+# unset, it starts a throwaway PostgreSQL with Docker.
+example:
+	$(GO) run ./examples/simple_worker $(ARGS)
+
+# A PostgreSQL 16 on 127.0.0.1:5432 with trust auth and a database "test".
+db:
+	docker run -d --rm --name $(PG_CONTAINER) -p 5432:5432 \
+		-e POSTGRES_HOST_AUTH_METHOD=trust -e POSTGRES_DB=test $(PG_IMAGE)
+	@for i in $$(seq 60); do \
+		docker exec $(PG_CONTAINER) pg_isready -q -h 127.0.0.1 -U postgres && exit 0; sleep 1; \
+	done; echo "$(PG_CONTAINER) did not become ready" >&2; exit 1
+
+db-stop:
+	docker rm -f $(PG_CONTAINER)
+
+# Applies migrations/ with the golang-migrate CLI (what backie.Migrate does
+# from Go), on DATABASE_URL or $(LOCAL_DATABASE_URL).
+migrate:
+	$(GO) run -tags pgx5 github.com/golang-migrate/migrate/v4/cmd/migrate@$(MIGRATE_VERSION) \
+		-path migrations -database "$(MIGRATE_URL)" up
+
+bench:
+	$(GO) run ./cmd/backie-bench -url "$(DATABASE_URL)"
+
+vet:
+	$(GO) vet ./...
+
+lint: vet
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+fmt:
+	gofmt -w .

@@ -1,0 +1,292 @@
+// Command simple_worker is a small service built on Backie: it migrates the
+// schema, enqueues tasks every second and runs them on a WorkerPool until
+// Ctrl-C (or SIGTERM, or the end of -duration), then stops cleanly.
+//
+// It uses the database in DATABASE_URL; when that is unset it starts a
+// throwaway PostgreSQL in Docker (testcontainers) and removes it on exit, or,
+// without Docker, uses a local PostgreSQL on 127.0.0.1:5432 if one answers.
+//
+//	DATABASE_URL='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' go run ./examples/simple_worker -duration 5s
+//
+// Three task types show the main features:
+//   - Greet logs a greeting and enqueues a follow-up RefreshStats task from
+//     Run, through the Queue it receives;
+//   - RefreshStats is unique: however many greetings ask for it, at most one
+//     is waiting at any time;
+//   - CallWebhook fails half of the time and is retried after a short
+//     backoff, at most three times.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/backie-go/backie"
+	"github.com/backie-go/backie/internal/pgcontainer"
+)
+
+// Greet logs a greeting, then enqueues a RefreshStats follow-up.
+type Greet struct {
+	backie.TaskDefaults
+	Name string `json:"name"`
+}
+
+// Run logs the greeting and asks for a stats refresh.
+func (t *Greet) Run(ctx context.Context, q backie.Queue) error {
+	rec, _ := backie.RecordFromContext(ctx)
+	slog.InfoContext(ctx, "hello", "name", t.Name, "task_id", rec.ID,
+		"waited", time.Since(rec.ScheduledAt).Round(time.Millisecond))
+	// A task enqueues follow-up work with the queue it is given.
+	_, err := q.CreateTask(ctx, &RefreshStats{})
+	return err
+}
+
+// RefreshStats pretends to recompute statistics. It is unique: while one
+// is waiting or running, enqueueing another returns the existing one.
+type RefreshStats struct {
+	backie.TaskDefaults
+}
+
+// Uniq makes every RefreshStats share one hash.
+func (t *RefreshStats) Uniq() backie.TaskHash { return backie.HashOf("refresh_stats") }
+
+// TaskType routes RefreshStats to the "maintenance" type (this pool runs
+// every type; a pool with Config.TaskTypes could run only these).
+func (t *RefreshStats) TaskType() backie.TaskType { return "maintenance" }
+
+// Run takes 300ms, or returns early when ctx is cancelled.
+func (t *RefreshStats) Run(ctx context.Context, q backie.Queue) error {
+	select {
+	case <-time.After(300 * time.Millisecond): // the "work"
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	slog.InfoContext(ctx, "stats refreshed")
+	return nil
+}
+
+// CallWebhook fails half of the time, like a flaky remote service.
+type CallWebhook struct {
+	backie.TaskDefaults
+	Seq int `json:"seq"`
+}
+
+// MaxRetries allows three retries (four attempts) instead of 20.
+func (t *CallWebhook) MaxRetries() int { return 3 }
+
+// Backoff waits 250ms, 500ms, 750ms before the retries instead of 1s, 2s, 4s.
+func (t *CallWebhook) Backoff(retries int) time.Duration {
+	return time.Duration(retries+1) * 250 * time.Millisecond
+}
+
+// Timeout gives one call five seconds instead of two minutes.
+func (t *CallWebhook) Timeout() time.Duration { return 5 * time.Second }
+
+// Run fails half of the time; the pool retries it after Backoff.
+func (t *CallWebhook) Run(ctx context.Context, q backie.Queue) error {
+	rec, _ := backie.RecordFromContext(ctx)
+	if rand.IntN(2) == 0 {
+		return fmt.Errorf("webhook %d: remote answered 503 (retries so far: %d)", t.Seq, rec.Retries)
+	}
+	slog.InfoContext(ctx, "webhook delivered", "seq", t.Seq, "retries", rec.Retries)
+	return nil
+}
+
+func main() {
+	duration := flag.Duration("duration", 0, "stop by itself after this long (0: run until Ctrl-C or SIGTERM)")
+	workers := flag.Int("workers", 4, "number of tasks run at once")
+	flag.Parse()
+
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	if err := run(*duration, *workers); err != nil {
+		fmt.Fprintf(os.Stderr, "simple_worker: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(duration time.Duration, workers int) error {
+	// Ctrl-C or SIGTERM cancels ctx, which begins the pool's graceful stop.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, duration)
+		defer cancel()
+	}
+
+	url, cleanup, err := databaseURL(ctx)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+
+	// The application owns the pgx pool; Backie never closes it.
+	db, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer db.Close()
+
+	if err := backie.Migrate(ctx, db, backie.MigrateConfig{}); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+
+	reg := backie.NewRegistry()
+	if err := errors.Join(
+		backie.Register[*Greet](reg, "greet"),
+		backie.Register[*RefreshStats](reg, "refresh_stats"),
+		backie.Register[*CallWebhook](reg, "call_webhook"),
+	); err != nil {
+		return err
+	}
+	queue := backie.NewPgQueue(db, reg)
+
+	pool, err := backie.NewWorkerPool(queue, backie.Config{
+		Workers: workers,
+		// Retries are found by polling: poll often so that the short
+		// backoffs above are visible.
+		PollInterval:  250 * time.Millisecond,
+		ShutdownGrace: 5 * time.Second,
+		Logger:        slog.Default(),
+	})
+	if err != nil {
+		return err
+	}
+	if err := pool.Start(ctx); err != nil {
+		return fmt.Errorf("start worker pool: %w", err)
+	}
+	slog.Info("running; press Ctrl-C to stop", "duration", duration)
+
+	// A unique task: the second CreateTask inserts nothing and returns the
+	// record of the first.
+	first, err := queue.CreateTask(ctx, &RefreshStats{})
+	if err != nil {
+		return err
+	}
+	second, err := queue.CreateTask(ctx, &RefreshStats{})
+	if err != nil {
+		return err
+	}
+	slog.Info("enqueued a unique task twice", "first_id", first.ID, "second_id", second.ID, "same", first.ID == second.ID)
+
+	// A task for later: it stays Scheduled for two seconds.
+	later, err := queue.CreateTask(ctx, &Greet{Name: "Later"}, backie.RunAfter(2*time.Second))
+	if err != nil {
+		return err
+	}
+	slog.Info("scheduled a task", "task_id", later.ID, "state", later.State(), "due", later.ScheduledAt.Format(time.TimeOnly))
+
+	enqueueUntilDone(ctx, queue)
+
+	// ctx is done: the pool stops claiming, lets running tasks finish
+	// (for up to ShutdownGrace) and releases the rest. Wait returns once
+	// every goroutine of the pool has exited.
+	stop() // a second Ctrl-C now kills the process
+	slog.Info("stopping")
+	pool.Wait()
+	printSummary(db)
+	slog.Info("stopped cleanly")
+	return nil
+}
+
+// enqueueUntilDone enqueues a greeting and a webhook call every second,
+// in one round trip, until ctx is done.
+func enqueueUntilDone(ctx context.Context, queue *backie.PgQueue) {
+	names := []string{"Ada", "Grace", "Ken", "Rob", "Barbara", "Edsger"}
+	ticker := time.NewTicker(time.Second)
+	defer ticker.Stop()
+	for seq := 0; ; seq++ {
+		recs, err := queue.CreateTasks(ctx, []backie.Task{
+			&Greet{Name: names[seq%len(names)]},
+			&CallWebhook{Seq: seq},
+		})
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			slog.Error("enqueue failed", "error", err)
+		default:
+			slog.Info("enqueued", "greet_id", recs[0].ID, "webhook_id", recs[1].ID)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+// printSummary logs how many tasks are left in each state. Succeeded tasks
+// are gone (RemoveFinished retention); failed ones stay for inspection.
+func printSummary(db *pgxpool.Pool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var ready, scheduled, running, failed int
+	err := db.QueryRow(ctx, `SELECT
+		count(*) FILTER (WHERE done_at IS NULL AND running_at IS NULL AND scheduled_at <= now()),
+		count(*) FILTER (WHERE done_at IS NULL AND running_at IS NULL AND scheduled_at > now()),
+		count(*) FILTER (WHERE done_at IS NULL AND running_at IS NOT NULL),
+		count(*) FILTER (WHERE done_at IS NOT NULL AND error_info IS NOT NULL)
+		FROM backie_tasks WHERE task_name IN ('greet', 'refresh_stats', 'call_webhook')`).
+		Scan(&ready, &scheduled, &running, &failed)
+	if err != nil {
+		slog.Error("summary failed", "error", err)
+		return
+	}
+	slog.Info("tasks left in the table", "ready", ready, "scheduled", scheduled, "running", running, "failed", failed)
+}
+
+// localURL is the PostgreSQL tried when DATABASE_URL is unset and Docker
+// cannot start one: a local server with trust auth, as on the CI machines.
+const localURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+// databaseURL returns DATABASE_URL, or starts a throwaway PostgreSQL in
+// Docker when it is unset (falling back to a local server at localURL when
+// Docker is not available). cleanup removes the container.
+func databaseURL(ctx context.Context) (url string, cleanup func(), err error) {
+	if url := os.Getenv("DATABASE_URL"); url != "" {
+		return url, func() {}, nil
+	}
+	slog.Info("DATABASE_URL is unset: starting a throwaway PostgreSQL with Docker")
+	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	url, terminate, err := pgcontainer.Start(startCtx)
+	if err != nil {
+		if localErr := ping(ctx, localURL); localErr == nil {
+			slog.Info("Docker is not available; using the local PostgreSQL", "url", localURL, "docker_error", err)
+			return localURL, func() {}, nil
+		}
+		return "", nil, fmt.Errorf("no DATABASE_URL, no Docker and no PostgreSQL at %s: %w\n\n"+
+			"Set DATABASE_URL to a PostgreSQL database, for example:\n"+
+			"\tDATABASE_URL='postgres://user@host:5432/db?sslmode=disable' make example\n"+
+			"or start Docker so that a throwaway PostgreSQL can be started", localURL, err)
+	}
+	slog.Info("PostgreSQL container started; it is removed on exit", "url", url)
+	return url, func() {
+		terminate()
+		slog.Info("PostgreSQL container removed")
+	}, nil
+}
+
+// ping reports whether a PostgreSQL answers at url.
+func ping(ctx context.Context, url string) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	return conn.Ping(ctx)
+}
