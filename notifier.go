@@ -16,7 +16,7 @@ func (p *WorkerPool) listenLoop(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for failures := 1; ctx.Err() == nil; failures++ {
-		err := p.listen(ctx)
+		err := p.listen(ctx, func() { failures = 0 })
 		if ctx.Err() != nil {
 			return
 		}
@@ -28,7 +28,8 @@ func (p *WorkerPool) listenLoop(ctx context.Context) {
 	}
 }
 
-func (p *WorkerPool) listen(ctx context.Context) error {
+// listen calls listening once LISTEN has succeeded.
+func (p *WorkerPool) listen(ctx context.Context, listening func()) error {
 	pc, err := p.q.pool.Acquire(ctx)
 	if err != nil {
 		return interpretError("backie: listen", err)
@@ -45,6 +46,7 @@ func (p *WorkerPool) listen(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
 		return interpretError("backie: listen", err)
 	}
+	listening()
 	signal(p.wake) // a task may have come while nobody listened
 	for {
 		n, err := conn.WaitForNotification(ctx)

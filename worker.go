@@ -48,7 +48,8 @@ func (p *WorkerPool) workLoop(workCtx context.Context) {
 // recovered, and an outcome for every path.
 func (p *WorkerPool) execute(workCtx context.Context, rec *TaskRecord) result {
 	start := time.Now()
-	ctx, cancel := context.WithTimeoutCause(contextWithRecord(workCtx, rec), rec.Timeout, ErrTaskTimeout)
+	view := *rec // the task's copy: what it does to it cannot change how the attempt finishes
+	ctx, cancel := context.WithTimeoutCause(contextWithRecord(workCtx, &view), rec.Timeout, ErrTaskTimeout)
 	task, err, stack := p.runTask(ctx, rec)
 	timedOut := errors.Is(context.Cause(ctx), ErrTaskTimeout)
 	cancel()
