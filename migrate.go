@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"time"
 
 	"github.com/golang-migrate/migrate/v4"
+	"github.com/golang-migrate/migrate/v4/database"
 	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
 	"github.com/golang-migrate/migrate/v4/source"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
@@ -55,6 +58,10 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, cfg MigrateConfig) error {
 		if _, err := pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{cfg.Schema}.Sanitize()); err != nil {
 			return interpretError("backie: migrate: create schema", err)
 		}
+	}
+
+	if err := waitMigrateLock(ctx, pool, cfg); err != nil {
+		return err
 	}
 
 	src, err := iofs.New(migrations.FS, ".")
@@ -135,4 +142,45 @@ func (s *schemaSource) ReadUp(version uint) (io.ReadCloser, string, error) {
 func (s *schemaSource) ReadDown(version uint) (io.ReadCloser, string, error) {
 	r, id, err := s.Driver.ReadDown(version)
 	return s.wrap(r, id, err)
+}
+
+// waitMigrateLock waits, as long as ctx allows, until golang-migrate's
+// advisory lock for cfg is free. golang-migrate's pgx driver waits for that
+// lock with context.Background(), so without this a holder that is stuck
+// would make Migrate hang whatever ctx says. The lock is taken and released
+// at once: golang-migrate takes it for real right after.
+func waitMigrateLock(ctx context.Context, pool *pgxpool.Pool, cfg MigrateConfig) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return interpretError("backie: migrate: wait for lock", err)
+	}
+	defer conn.Release()
+	var dbName, schema string
+	if err := conn.QueryRow(ctx, `SELECT current_database(), coalesce(current_schema(), '')`).Scan(&dbName, &schema); err != nil {
+		return interpretError("backie: migrate: wait for lock", err)
+	}
+	if cfg.Schema != "" {
+		schema = cfg.Schema
+	}
+	aid, err := database.GenerateAdvisoryLockId(dbName, schema, cfg.MigrationsTable) // as golang-migrate's pgx driver
+	if err != nil {
+		return fmt.Errorf("backie: migrate: wait for lock: %w", err)
+	}
+	id, err := strconv.ParseInt(aid, 10, 64)
+	if err != nil {
+		return fmt.Errorf("backie: migrate: wait for lock: %w", err)
+	}
+	// A cancelled wait closes the connection, which ends the session and
+	// with it any lock granted meanwhile.
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, id); err != nil {
+		return interpretError("backie: migrate: wait for lock", err)
+	}
+	unlockCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := conn.Exec(unlockCtx, `SELECT pg_advisory_unlock($1)`, id); err != nil {
+		// Never hand the pool a session that may still hold the lock.
+		_ = conn.Hijack().Close(unlockCtx)
+		return interpretError("backie: migrate: release lock", err)
+	}
+	return nil
 }

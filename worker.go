@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 	"time"
 )
 
@@ -87,6 +88,9 @@ func (p *WorkerPool) execute(workCtx context.Context, rec *TaskRecord) result {
 // failure turns a failed attempt into a retry, or a final failure when the
 // task is out of retries. task may be nil (payload did not decode).
 func (p *WorkerPool) failure(log *slog.Logger, rec *TaskRecord, task Task, info ErrorInfo) result {
+	// jsonb refuses \u0000: a NUL in an error must not make the write fail.
+	info.Message = strings.ReplaceAll(info.Message, "\x00", "\uFFFD")
+	info.Stack = strings.ReplaceAll(info.Stack, "\x00", "\uFFFD")
 	errJSON, jerr := json.Marshal(info)
 	if jerr != nil {
 		errJSON, _ = json.Marshal(ErrorInfo{Message: info.Message, Kind: info.Kind, Attempt: info.Attempt, At: info.At})
