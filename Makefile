@@ -49,7 +49,7 @@ migrate:
 		-path migrations -database "$(MIGRATE_URL)" up
 
 bench:
-	$(GO) run ./cmd/backie-bench -url "$(DATABASE_URL)"
+	$(GO) run ./cmd/backie-bench -url "$(DB_URL)" $(ARGS)
 
 vet:
 	$(GO) vet ./...

@@ -1,0 +1,400 @@
+package benchkit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/backie-go/backie"
+)
+
+// drain pre-inserts N tasks (untimed), then times WorkerPools running them
+// all, until every pool has stopped and written its results.
+func (e *Env) drain(ctx context.Context, cfg Config) (Metrics, error) {
+	q := backie.NewPgQueue(e.Pool, e.Registry)
+	n := int64(cfg.N)
+	var inserted atomic.Int64
+	prog := startProgress(e.Progress, e.ProgressEvery, "insert", n, inserted.Load)
+	insertStart := time.Now()
+	err := insertBatches(ctx, q, cfg.N, cfg.BatchSize, nil, &inserted)
+	insertSeconds := time.Since(insertStart).Seconds()
+	prog.Stop()
+	if err != nil {
+		return Metrics{}, err
+	}
+	// A backlog that sat a while has been vacuumed and analyzed.
+	if err := e.vacuum(ctx); err != nil {
+		return Metrics{}, err
+	}
+
+	s := newSink(n, cfg.Work, nil)
+	prog = startProgress(e.Progress, e.ProgressEvery, "drain", n, s.done.Load)
+	defer prog.Stop()
+	start := time.Now()
+	rp, err := e.startPools(ctx, cfg, s)
+	if err != nil {
+		return Metrics{}, err
+	}
+	waitErr := waitDone(ctx, s, cfg.StallTimeout)
+	rp.stop()
+	elapsed := time.Since(start)
+	prog.Stop()
+	if err := errors.Join(waitErr, s.check()); err != nil {
+		return Metrics{}, err
+	}
+	if err := e.checkFinished(ctx, cfg.Retention, n); err != nil {
+		return Metrics{}, err
+	}
+	return Metrics{
+		Seconds:       elapsed.Seconds(),
+		TasksPerSec:   float64(n) / elapsed.Seconds(),
+		InsertSeconds: insertSeconds,
+	}, nil
+}
+
+// enqueue times N CreateTask calls from Goroutines goroutines.
+func (e *Env) enqueue(ctx context.Context, cfg Config) (Metrics, error) {
+	q := backie.NewPgQueue(e.Pool, e.Registry)
+	n := int64(cfg.N)
+	calls := NewRecorder()
+	var next, done atomic.Int64
+	prog := startProgress(e.Progress, e.ProgressEvery, "enqueue", n, done.Load)
+	defer prog.Stop()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range cfg.Goroutines {
+		wg.Go(func() {
+			for {
+				seq := next.Add(1) - 1
+				if seq >= n || ctx.Err() != nil {
+					return
+				}
+				t0 := time.Now()
+				if _, err := q.CreateTask(ctx, &Task{Seq: seq}); err != nil {
+					cancel(fmt.Errorf("create task %d: %w", seq, err))
+					return
+				}
+				calls.Record(time.Since(t0))
+				done.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	prog.Stop()
+	if err := context.Cause(ctx); err != nil {
+		return Metrics{}, err
+	}
+	if err := e.checkStored(ctx, n); err != nil {
+		return Metrics{}, err
+	}
+	c := calls.Snapshot()
+	return Metrics{
+		Seconds:     elapsed.Seconds(),
+		TasksPerSec: float64(n) / elapsed.Seconds(),
+		CallP50MS:   c.P50,
+		CallP99MS:   c.P99,
+		CallMaxMS:   c.Max,
+	}, nil
+}
+
+// batch times N tasks enqueued by CreateTasks in batches of BatchSize,
+// one call after the other.
+func (e *Env) batch(ctx context.Context, cfg Config) (Metrics, error) {
+	q := backie.NewPgQueue(e.Pool, e.Registry)
+	n := int64(cfg.N)
+	calls := NewRecorder()
+	var done atomic.Int64
+	prog := startProgress(e.Progress, e.ProgressEvery, "batch", n, done.Load)
+	defer prog.Stop()
+	start := time.Now()
+	err := insertBatches(ctx, q, cfg.N, cfg.BatchSize, calls, &done)
+	elapsed := time.Since(start)
+	prog.Stop()
+	if err != nil {
+		return Metrics{}, err
+	}
+	if err := e.checkStored(ctx, n); err != nil {
+		return Metrics{}, err
+	}
+	c := calls.Snapshot()
+	return Metrics{
+		Seconds:     elapsed.Seconds(),
+		TasksPerSec: float64(n) / elapsed.Seconds(),
+		CallP50MS:   c.P50,
+		CallP99MS:   c.P99,
+		CallMaxMS:   c.Max,
+	}, nil
+}
+
+// insertBatches stores tasks 0..n-1 with CreateTasks, size at a time,
+// recording each call's latency in calls (if not nil) and counting the
+// tasks stored in done.
+func insertBatches(ctx context.Context, q *backie.PgQueue, n, size int, calls *Recorder, done *atomic.Int64) error {
+	tasks := make([]backie.Task, 0, size)
+	for first := 0; first < n; first += size {
+		tasks = tasks[:0]
+		for seq := first; seq < min(first+size, n); seq++ {
+			tasks = append(tasks, &Task{Seq: int64(seq)})
+		}
+		t0 := time.Now()
+		if _, err := q.CreateTasks(ctx, tasks); err != nil {
+			return fmt.Errorf("create tasks %d..%d: %w", first, first+len(tasks)-1, err)
+		}
+		if calls != nil {
+			calls.Record(time.Since(t0))
+		}
+		done.Add(int64(len(tasks)))
+	}
+	return nil
+}
+
+// latency runs the worker pools while Goroutines producers enqueue
+// Rate × Duration tasks at a steady Rate, each stamped with its enqueue
+// time; Run records the pickup latency. It ends when every task has run.
+func (e *Env) latency(ctx context.Context, cfg Config) (Metrics, error) {
+	q := backie.NewPgQueue(e.Pool, e.Registry)
+	total := cfg.latencyTotal()
+	hist := NewRecorder()
+	s := newSink(total, cfg.Work, hist)
+	rp, err := e.startPools(ctx, cfg, s)
+	if err != nil {
+		return Metrics{}, err
+	}
+	defer rp.stop()
+	prog := startProgress(e.Progress, e.ProgressEvery, "latency", total, s.done.Load)
+	defer prog.Stop()
+
+	pctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		enqueued atomic.Int64
+		wg       sync.WaitGroup
+		jobs     = make(chan int64, cfg.Goroutines)
+	)
+	for range cfg.Goroutines {
+		wg.Go(func() {
+			for seq := range jobs {
+				enq := time.Now()
+				if _, err := q.CreateTask(pctx, &Task{Seq: seq, EnqNS: enq.UnixNano()}); err != nil {
+					cancel(fmt.Errorf("create task %d: %w", seq, err))
+					continue // keep draining jobs so the pacer does not block
+				}
+				enqueued.Add(1)
+			}
+		})
+	}
+	start := time.Now()
+	interval := float64(time.Second) / cfg.Rate
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+pace:
+	for seq := range total {
+		if d := time.Until(start.Add(time.Duration(float64(seq) * interval))); d > 0 {
+			if !sleep(pctx, timer, d) {
+				break pace
+			}
+		}
+		select {
+		case jobs <- seq:
+		case <-pctx.Done():
+			break pace
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	enqueueSeconds := time.Since(start).Seconds()
+	if err := context.Cause(pctx); err != nil {
+		return Metrics{}, err
+	}
+	if err := waitDone(ctx, s, cfg.StallTimeout); err != nil {
+		return Metrics{}, err
+	}
+	elapsed := time.Since(start)
+	rp.stop()
+	prog.Stop()
+	if err := s.check(); err != nil {
+		return Metrics{}, err
+	}
+	if err := e.checkFinished(ctx, cfg.Retention, total); err != nil {
+		return Metrics{}, err
+	}
+	l := hist.Snapshot()
+	if l.Count != total {
+		return Metrics{}, fmt.Errorf("recorded %d latencies for %d tasks", l.Count, total)
+	}
+	completed := s.done.Load()
+	return Metrics{
+		Seconds:        elapsed.Seconds(),
+		TasksPerSec:    float64(completed) / elapsed.Seconds(),
+		Enqueued:       enqueued.Load(),
+		Completed:      completed,
+		EnqueueRate:    float64(enqueued.Load()) / enqueueSeconds,
+		CompletionRate: float64(completed) / elapsed.Seconds(),
+		P50MS:          l.P50,
+		P95MS:          l.P95,
+		P99MS:          l.P99,
+		MaxMS:          l.Max,
+		MeanMS:         l.MeanMS,
+	}, nil
+}
+
+// runningPools are the started WorkerPools of one run.
+type runningPools struct {
+	cancel context.CancelFunc
+	wps    []*backie.WorkerPool
+	own    []*pgxpool.Pool
+	once   sync.Once
+}
+
+// startPools starts cfg.Pools WorkerPools, each with its own PgQueue (and
+// its own pgxpool with OwnPgxPool), sharing cfg.Workers workers. The tasks
+// find s in their context.
+func (e *Env) startPools(ctx context.Context, cfg Config, s *sink) (*runningPools, error) {
+	runCtx, cancel := context.WithCancel(s.context(ctx))
+	rp := &runningPools{cancel: cancel}
+	for i := range cfg.Pools {
+		workers := cfg.Workers / cfg.Pools
+		if i < cfg.Workers%cfg.Pools {
+			workers++
+		}
+		db := e.Pool
+		if cfg.OwnPgxPool {
+			if e.OpenPool == nil {
+				rp.stop()
+				return nil, errors.New("own pgxpool per worker pool: Env.OpenPool is not set")
+			}
+			own, err := e.OpenPool(ctx)
+			if err != nil {
+				rp.stop()
+				return nil, fmt.Errorf("open pgxpool %d: %w", i, err)
+			}
+			rp.own = append(rp.own, own)
+			db = own
+		}
+		wp, err := backie.NewWorkerPool(backie.NewPgQueue(db, e.Registry), backie.Config{
+			Workers:              workers,
+			Retention:            cfg.Retention,
+			PollInterval:         cfg.PollInterval,
+			DisableNotifications: cfg.DisableNotifications,
+			Logger:               e.Logger,
+		})
+		if err == nil {
+			err = wp.Start(runCtx)
+		}
+		if err != nil {
+			rp.stop()
+			return nil, fmt.Errorf("start worker pool %d: %w", i, err)
+		}
+		rp.wps = append(rp.wps, wp)
+	}
+	return rp, nil
+}
+
+// stop stops every pool gracefully, waits for them and closes their own
+// pgxpools. It is safe to call twice.
+func (rp *runningPools) stop() {
+	rp.once.Do(func() {
+		rp.cancel()
+		for _, wp := range rp.wps {
+			wp.Wait()
+		}
+		for _, p := range rp.own {
+			p.Close()
+		}
+	})
+}
+
+// waitDone waits until every task of s has run, ctx ends, or no task runs
+// for stall.
+func waitDone(ctx context.Context, s *sink, stall time.Duration) error {
+	const tick = 250 * time.Millisecond
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	last, lastAt := s.done.Load(), time.Now()
+	for {
+		select {
+		case <-s.allDone:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("interrupted with %d of %d tasks run: %w", s.done.Load(), s.target, context.Cause(ctx))
+		case now := <-ticker.C:
+			if n := s.done.Load(); n != last {
+				last, lastAt = n, now
+			} else if now.Sub(lastAt) >= stall {
+				return fmt.Errorf("stalled: %d of %d tasks run, none in the last %v (%d never ran)",
+					n, s.target, stall.Round(time.Second), s.missing())
+			}
+		}
+	}
+}
+
+// check reports tasks that ran twice, or that the run never enqueued.
+func (s *sink) check() error {
+	var errs []error
+	if d := s.dups.Load(); d > 0 {
+		errs = append(errs, fmt.Errorf("%d task runs were duplicates (a task ran twice)", d))
+	}
+	if u := s.unknown.Load(); u > 0 {
+		errs = append(errs, fmt.Errorf("%d task runs had an unknown sequence number", u))
+	}
+	if m := s.missing(); m > 0 && s.done.Load() >= s.target {
+		errs = append(errs, fmt.Errorf("%d tasks never ran", m))
+	}
+	return errors.Join(errs...)
+}
+
+// checkFinished checks that the table holds what retention leaves of n
+// successful tasks: nothing, or n done tasks with KeepAll.
+func (e *Env) checkFinished(ctx context.Context, retention backie.RetentionMode, n int64) error {
+	var total, done, failed, running int64
+	err := e.Pool.QueryRow(ctx, `SELECT count(*),
+		count(*) FILTER (WHERE done_at IS NOT NULL AND error_info IS NULL),
+		count(*) FILTER (WHERE error_info IS NOT NULL),
+		count(*) FILTER (WHERE done_at IS NULL AND running_at IS NOT NULL)
+		FROM backie_tasks`).Scan(&total, &done, &failed, &running)
+	if err != nil {
+		return fmt.Errorf("check table: %w", err)
+	}
+	want := int64(0)
+	if retention == backie.KeepAll {
+		want = n
+	}
+	if total != want || done != want {
+		return fmt.Errorf("after the run the table holds %d tasks (%d done, %d with an error, %d running), want %d done",
+			total, done, failed, running, want)
+	}
+	return nil
+}
+
+// checkStored checks that the table holds exactly n tasks.
+func (e *Env) checkStored(ctx context.Context, n int64) error {
+	var total int64
+	if err := e.Pool.QueryRow(ctx, `SELECT count(*) FROM backie_tasks`).Scan(&total); err != nil {
+		return fmt.Errorf("check table: %w", err)
+	}
+	if total != n {
+		return fmt.Errorf("the table holds %d tasks, want %d", total, n)
+	}
+	return nil
+}
+
+// sleep waits d or until ctx ends, reusing t; it reports whether ctx is
+// still live.
+func sleep(ctx context.Context, t *time.Timer, d time.Duration) bool {
+	t.Reset(d)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+		return false
+	case <-t.C:
+		return true
+	}
+}
