@@ -4,17 +4,18 @@ import (
 	"context"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
 // completeBatchMax bounds how many results one flush writes.
 const completeBatchMax = 2000
 
-// completerCount is how many goroutines write results. With two, one
-// gathers the next batch while the other's write is in flight, and their
-// commits share WAL flushes.
-const completerCount = 2
+// completeLinger is how long a flush may wait for more results once what
+// was waiting is gathered, until it covers half the pool's workers. Under
+// load this turns many small writes into a few large ones (Postgres spends
+// far more per statement and commit than per row); when idle it delays the
+// write of a lone result by at most this, never a task's start.
+const completeLinger = 2 * time.Millisecond
 
 // Finishing writes. Both match on (id, attempt) with the task still Running
 // and unfinished, so only the attempt that owns a task can finish it: a
@@ -36,26 +37,44 @@ WHERE t.id = f.id AND t.attempt = f.attempt AND t.running_at IS NOT NULL AND t.d
 )
 
 // completeLoop writes finished attempts in batches: it takes the first
-// result, everything else already waiting (up to completeBatchMax), and
-// writes them all in one round trip. Under load batches grow by themselves;
-// when idle a single result is written at once. Results are sent by the
-// workers and the rescuer; the channel is closed once they have exited.
+// result, everything else already waiting, and what arrives within
+// completeLinger (up to completeBatchMax), and writes them all in one round
+// trip. One goroutine does it: on two cores, fewer and larger statements
+// beat concurrent ones. Results are sent by the workers and the rescuer;
+// the channel is closed once they have exited.
 func (p *WorkerPool) completeLoop(ctx context.Context) {
 	batch := make([]result, 0, completeBatchMax)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for first := range p.results {
 		batch = append(batch[:0], first)
-	drain:
+		// Gather what else is waiting, and for at most completeLinger what
+		// arrives next, until the batch covers half the workers.
+		timer.Reset(completeLinger)
+	gather:
 		for len(batch) < completeBatchMax {
 			select {
 			case r, ok := <-p.results:
 				if !ok {
-					break drain
+					break gather
 				}
 				batch = append(batch, r)
 			default:
-				break drain
+				if len(batch) >= max(1, p.cfg.Workers/2) {
+					break gather
+				}
+				select {
+				case r, ok := <-p.results:
+					if !ok {
+						break gather
+					}
+					batch = append(batch, r)
+				case <-timer.C:
+					break gather
+				}
 			}
 		}
+		timer.Stop()
 		p.flush(ctx, batch)
 	}
 }
@@ -92,9 +111,9 @@ func (p *WorkerPool) stopping() bool {
 // writeResults sends the DELETE and the UPDATE for batch in one round trip.
 func (p *WorkerPool) writeResults(ctx context.Context, batch []result) error {
 	var (
-		delIDs      []uuid.UUID
+		delIDs      [][16]byte
 		delAttempts []int32
-		ids         []uuid.UUID
+		ids         [][16]byte
 		attempts    []int32
 		kinds       []int16
 		errInfos    [][]byte
@@ -102,7 +121,7 @@ func (p *WorkerPool) writeResults(ctx context.Context, batch []result) error {
 	)
 	for _, r := range batch {
 		if r.kind == resultDelete {
-			delIDs = append(delIDs, r.id)
+			delIDs = append(delIDs, r.id) // [16]byte: pgx encodes it without the driver.Valuer detour
 			delAttempts = append(delAttempts, r.attempt)
 			continue
 		}

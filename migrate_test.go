@@ -164,7 +164,7 @@ func TestMigrateSchema(t *testing.T) {
 			var indexes int
 			require.NoError(t, pool.QueryRow(ctx,
 				`SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND tablename = 'backie_tasks'`, target).Scan(&indexes))
-			assert.Equal(t, 4, indexes, "primary key, claim, running and uniq_hash indexes")
+			assert.Equal(t, 3, indexes, "primary key, claim and uniq_hash indexes")
 			v, dirty := enqMigrationVersion(t, pool, quoted+"."+backie.MigrationsTableDefault)
 			assert.Equal(t, int64(enqLatestMigration(t)), v)
 			assert.False(t, dirty)

@@ -222,9 +222,7 @@ func (p *WorkerPool) Start(ctx context.Context) error {
 		claimers.Go(func() { p.listenLoop(claimCtx) })
 	}
 	var completers sync.WaitGroup
-	for range completerCount {
-		completers.Go(func() { p.completeLoop(base) })
-	}
+	completers.Go(func() { p.completeLoop(base) })
 	go func() {
 		claimers.Wait()
 		producers.Wait()

@@ -190,7 +190,7 @@ func (q *PgQueue) checkTx(ctx context.Context, tx pgx.Tx, op string) error {
 
 // insertArgs holds the columns of a batch, one slice element per task.
 type insertArgs struct {
-	ids      []uuid.UUID
+	ids      [][16]byte // not []uuid.UUID: pgx encodes [16]byte directly, uuid.UUID via driver.Valuer
 	names    []string
 	types    []string
 	hashes   []*string
@@ -205,7 +205,7 @@ func (q *PgQueue) createTasks(ctx context.Context, db dbtx, tasks []Task, opts [
 	}
 	recs := make([]*TaskRecord, len(tasks))
 	a := insertArgs{
-		ids:      make([]uuid.UUID, len(tasks)),
+		ids:      make([][16]byte, len(tasks)),
 		names:    make([]string, len(tasks)),
 		types:    make([]string, len(tasks)),
 		hashes:   make([]*string, len(tasks)),
@@ -318,7 +318,7 @@ func (q *PgQueue) insert(ctx context.Context, db dbtx, a insertArgs, o createOpt
 		notified int64
 		dueTypes []string
 	)
-	_, err = pgx.ForEachRow(rows, []any{&id, &r.createdAt, &r.scheduledAt, &taskType, &due, &notified}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{(*[16]byte)(&id), &r.createdAt, &r.scheduledAt, &taskType, &due, &notified}, func() error {
 		out[id] = r
 		if due && !notifyInStatement && !slices.Contains(dueTypes, taskType) {
 			dueTypes = append(dueTypes, taskType)
@@ -361,7 +361,7 @@ func (q *PgQueue) FindTask(ctx context.Context, id TaskID) (*TaskRecord, error) 
 	if err := q.check(ctx, "find task"); err != nil {
 		return nil, err
 	}
-	rec, err := scanRecord(q.pool.QueryRow(ctx, `SELECT `+taskColumns+` FROM backie_tasks WHERE id = $1`, id))
+	rec, err := scanRecord(q.pool.QueryRow(ctx, `SELECT `+taskColumns+` FROM backie_tasks WHERE id = $1`, [16]byte(id)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("backie: find task %s: %w", id, ErrNotFound)
 	}
@@ -388,7 +388,7 @@ func (q *PgQueue) RemoveTaskTx(ctx context.Context, tx pgx.Tx, id TaskID) error 
 }
 
 func removeTask(ctx context.Context, db dbtx, id TaskID) error {
-	tag, err := db.Exec(ctx, `DELETE FROM backie_tasks WHERE id = $1`, id)
+	tag, err := db.Exec(ctx, `DELETE FROM backie_tasks WHERE id = $1`, [16]byte(id))
 	if err != nil {
 		return interpretError("backie: remove task", err)
 	}
@@ -447,7 +447,7 @@ func scanRecord(row pgx.Row) (*TaskRecord, error) {
 		timeoutMS int64
 		errInfo   []byte
 	)
-	err := row.Scan(&r.ID, &name, &typ, &hash, &r.Payload, &timeoutMS, &r.CreatedAt,
+	err := row.Scan((*[16]byte)(&r.ID), &name, &typ, &hash, &r.Payload, &timeoutMS, &r.CreatedAt,
 		&r.ScheduledAt, &r.RunningAt, &r.DoneAt, &errInfo, &r.Retries, &r.MaxRetries, &r.Attempt)
 	if err != nil {
 		return nil, err

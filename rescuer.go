@@ -10,9 +10,13 @@ import (
 // rescueSQL finds tasks of this pool's names and types that have been
 // Running longer than their timeout plus the margin ($3 ms): their worker
 // died (process killed, machine lost) or their Run ignores its context.
+// A Running task was scheduled before it was claimed, so the scheduled_at
+// bound (implied by the running_at one) lets the claim index limit the
+// scan to tasks due for longer than the margin.
 const rescueSQL = `SELECT id, task_name, payload, retries, max_retries, attempt, timeout_msecs, running_at
 FROM backie_tasks
 WHERE done_at IS NULL AND running_at IS NOT NULL
+  AND scheduled_at < now() - $3::bigint * interval '1 millisecond'
   AND running_at < now() - (timeout_msecs + $3::bigint) * interval '1 millisecond'
   AND task_name = ANY($1::text[])
   AND ($2::text[] IS NULL OR task_type = ANY($2::text[]))
@@ -68,7 +72,7 @@ func (p *WorkerPool) rescue(ctx context.Context) (int, error) {
 			rec       TaskRecord
 			timeoutMS int64
 		)
-		if err := rows.Scan(&rec.ID, &rec.Name, &rec.Payload, &rec.Retries, &rec.MaxRetries, &rec.Attempt, &timeoutMS, &rec.RunningAt); err != nil {
+		if err := rows.Scan((*[16]byte)(&rec.ID), &rec.Name, &rec.Payload, &rec.Retries, &rec.MaxRetries, &rec.Attempt, &timeoutMS, &rec.RunningAt); err != nil {
 			rows.Close()
 			return 0, interpretError("backie: rescue tasks", err)
 		}

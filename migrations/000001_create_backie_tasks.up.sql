@@ -20,18 +20,22 @@ CREATE TABLE IF NOT EXISTS backie_tasks (
     CONSTRAINT backie_tasks_uniq_hash_length CHECK (length(uniq_hash) BETWEEN 1 AND 128),
     CONSTRAINT backie_tasks_timeout_positive CHECK (timeout_msecs > 0),
     CONSTRAINT backie_tasks_retries_nonnegative CHECK (retries >= 0 AND max_retries >= 0)
-);
+)
+-- Claiming a task changes only columns that no index covers (running_at,
+-- attempt, timeout_msecs), so Postgres can do it as a HOT update, in place,
+-- without touching any index, if the page has room: keep half of each page
+-- free for the new row versions.
+WITH (fillfactor = 50);
 
 -- The claim query: Ready tasks, oldest scheduled_at first, FIFO among equals
--- (ids are UUIDv7, so they sort by creation time).
+-- (ids are UUIDv7, so they sort by creation time). The predicate leaves
+-- running_at out on purpose (see fillfactor above): the few Running tasks
+-- are filtered from the heap. The rescuer uses this index too: a task
+-- Running for longer than its timeout plus a margin was scheduled before
+-- now() minus that margin.
 CREATE INDEX IF NOT EXISTS backie_tasks_claim_idx
     ON backie_tasks (scheduled_at, id)
-    WHERE done_at IS NULL AND running_at IS NULL;
-
--- The rescuer: tasks left Running by a worker that died.
-CREATE INDEX IF NOT EXISTS backie_tasks_running_idx
-    ON backie_tasks (running_at)
-    WHERE done_at IS NULL AND running_at IS NOT NULL;
+    WHERE done_at IS NULL;
 
 -- Unique tasks: at most one unfinished task per hash. CreateTask inserts with
 -- ON CONFLICT on this index, so concurrent inserters cannot race.
