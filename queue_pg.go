@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -25,16 +23,15 @@ import (
 // so tasks commit or roll back with the caller's own writes. PgQueue is
 // safe for concurrent use.
 type PgQueue struct {
-	pool      *pgxpool.Pool
-	reg       *Registry
-	notifier  *notifier
-	inserting atomic.Int32 // inserts in flight
+	pool     *pgxpool.Pool
+	reg      *Registry
+	inserter inserter
 }
 
 // NewPgQueue returns a queue on pool whose tasks are those of registry.
 // A nil pool or registry makes every call fail with ErrInvalidConfig.
 func NewPgQueue(pool *pgxpool.Pool, registry *Registry) *PgQueue {
-	return &PgQueue{pool: pool, reg: registry, notifier: &notifier{pool: pool}}
+	return &PgQueue{pool: pool, reg: registry}
 }
 
 // Registry returns the queue's registry.
@@ -62,25 +59,24 @@ const notifyChannel = `left('backie_tasks:' || current_schema(), 63)`
 
 // insertSQL inserts one task per row of the arrays. A unique task whose hash
 // is taken by an unfinished task is skipped (ON CONFLICT on the partial
-// unique index). With $10 it also NOTIFYs listening pools of the types that
-// are due now: used in the caller's transactions, where the notification
-// must wait for the caller's commit, and for lone inserts. Concurrent
-// inserts notify after their commit instead, so that they do not queue
-// behind the commit-time lock that Postgres takes for NOTIFY (see notifier).
+// unique index); rows take the unique index in hash order, so concurrent
+// batches cannot deadlock. It NOTIFYs listening pools of the types that are
+// due now; in a transaction the notification is delivered at commit.
 const insertSQL = `WITH ins AS (
 	INSERT INTO backie_tasks (id, task_name, task_type, uniq_hash, payload, timeout_msecs, max_retries, scheduled_at)
 	SELECT t.id, t.name, t.typ, t.hash, t.payload, t.tmo, t.mr,
-	       COALESCE($8::timestamptz, now() + $9::bigint * interval '1 millisecond')
-	FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::bigint[], $7::int[])
-	     AS t(id, name, typ, hash, payload, tmo, mr)
-	ORDER BY t.hash -- one lock order on the unique index: concurrent batches cannot deadlock
+	       COALESCE(t.run_at, now() + t.delay_ms * interval '1 millisecond')
+	FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::bigint[], $7::int[],
+	            $8::timestamptz[], $9::bigint[])
+	     AS t(id, name, typ, hash, payload, tmo, mr, run_at, delay_ms)
+	ORDER BY t.hash
 	ON CONFLICT (uniq_hash) WHERE uniq_hash IS NOT NULL AND done_at IS NULL DO NOTHING
 	RETURNING id, task_type, created_at, scheduled_at
 ), notified AS (
 	SELECT pg_notify(` + notifyChannel + `, typ)
-	FROM (SELECT DISTINCT task_type AS typ FROM ins WHERE $10::bool AND scheduled_at <= now()) AS due
+	FROM (SELECT DISTINCT task_type AS typ FROM ins WHERE scheduled_at <= now()) AS due
 )
-SELECT id, created_at, scheduled_at, task_type, scheduled_at <= now(), (SELECT count(*) FROM notified) FROM ins`
+SELECT id, created_at, scheduled_at, (SELECT count(*) FROM notified) FROM ins`
 
 // prepare validates task and builds its record. It touches no database.
 func (q *PgQueue) prepare(task Task) (*TaskRecord, error) {
@@ -197,22 +193,46 @@ type insertArgs struct {
 	payloads [][]byte
 	timeouts []int64
 	retries  []int32
+	runAts   []*time.Time // nil: now() + delays
+	delays   []int64      // milliseconds
+}
+
+func (a *insertArgs) add(rec *TaskRecord, o createOptions) {
+	var hash *string
+	if rec.UniqHash != "" {
+		h := string(rec.UniqHash)
+		hash = &h
+	}
+	a.ids = append(a.ids, rec.ID)
+	a.names = append(a.names, rec.Name)
+	a.types = append(a.types, string(rec.Type))
+	a.hashes = append(a.hashes, hash)
+	a.payloads = append(a.payloads, rec.Payload)
+	a.timeouts = append(a.timeouts, rec.Timeout.Milliseconds())
+	a.retries = append(a.retries, int32(min(rec.MaxRetries, 1<<31-1)))
+	a.runAts = append(a.runAts, o.runAt)
+	a.delays = append(a.delays, o.delay.Milliseconds())
+}
+
+func (a *insertArgs) addAll(b insertArgs) {
+	a.ids = append(a.ids, b.ids...)
+	a.names = append(a.names, b.names...)
+	a.types = append(a.types, b.types...)
+	a.hashes = append(a.hashes, b.hashes...)
+	a.payloads = append(a.payloads, b.payloads...)
+	a.timeouts = append(a.timeouts, b.timeouts...)
+	a.retries = append(a.retries, b.retries...)
+	a.runAts = append(a.runAts, b.runAts...)
+	a.delays = append(a.delays, b.delays...)
 }
 
 func (q *PgQueue) createTasks(ctx context.Context, db dbtx, tasks []Task, opts []CreateOption) ([]*TaskRecord, error) {
 	if len(tasks) == 0 {
 		return []*TaskRecord{}, nil
 	}
+	o := applyCreateOptions(opts)
 	recs := make([]*TaskRecord, len(tasks))
-	a := insertArgs{
-		ids:      make([][16]byte, len(tasks)),
-		names:    make([]string, len(tasks)),
-		types:    make([]string, len(tasks)),
-		hashes:   make([]*string, len(tasks)),
-		payloads: make([][]byte, len(tasks)),
-		timeouts: make([]int64, len(tasks)),
-		retries:  make([]int32, len(tasks)),
-	}
+	var a insertArgs
 	for i, t := range tasks {
 		rec, err := q.prepare(t)
 		if err != nil {
@@ -222,22 +242,14 @@ func (q *PgQueue) createTasks(ctx context.Context, db dbtx, tasks []Task, opts [
 			return nil, fmt.Errorf("backie: create task: %w", err)
 		}
 		recs[i] = rec
-		a.ids[i], a.names[i], a.types[i] = rec.ID, rec.Name, string(rec.Type)
-		if rec.UniqHash != "" {
-			h := string(rec.UniqHash)
-			a.hashes[i] = &h
-		}
-		a.payloads[i] = rec.Payload
-		a.timeouts[i] = rec.Timeout.Milliseconds()
-		a.retries[i] = int32(min(rec.MaxRetries, 1<<31-1))
+		a.add(rec, o)
 	}
-	o := applyCreateOptions(opts)
 
 	// Unique tasks whose hash is taken are skipped by the insert and looked
 	// up afterwards; if the holder finished in between, insert again.
 	pending := recs
 	for round := 0; ; round++ {
-		inserted, err := q.insert(ctx, db, a, o)
+		inserted, err := q.insert(ctx, db, a)
 		if err != nil {
 			return nil, err
 		}
@@ -274,38 +286,27 @@ func (q *PgQueue) createTasks(ctx context.Context, db dbtx, tasks []Task, opts [
 			return nil, fmt.Errorf("backie: create task: unique task %q keeps conflicting with tasks that finish", again[0].UniqHash)
 		}
 		pending = again
-		a = insertArgsOf(again)
+		a = insertArgs{}
+		for _, rec := range again {
+			a.add(rec, o)
+		}
 	}
-}
-
-func insertArgsOf(recs []*TaskRecord) insertArgs {
-	var a insertArgs
-	for _, rec := range recs {
-		h := string(rec.UniqHash)
-		a.ids = append(a.ids, rec.ID)
-		a.names = append(a.names, rec.Name)
-		a.types = append(a.types, string(rec.Type))
-		a.hashes = append(a.hashes, &h)
-		a.payloads = append(a.payloads, rec.Payload)
-		a.timeouts = append(a.timeouts, rec.Timeout.Milliseconds())
-		a.retries = append(a.retries, int32(min(rec.MaxRetries, 1<<31-1)))
-	}
-	return a
 }
 
 type insertedRow struct{ createdAt, scheduledAt time.Time }
 
-func (q *PgQueue) insert(ctx context.Context, db dbtx, a insertArgs, o createOptions) (map[TaskID]insertedRow, error) {
-	// NOTIFY in the statement when in the caller's transaction (it must wait
-	// for their commit), and when no other insert of this queue is in
-	// flight (no commit to queue behind, and one round trip less between
-	// enqueue and pickup); otherwise notify after the commit.
-	_, inTx := db.(pgx.Tx)
-	alone := q.inserting.Add(1) == 1
-	defer q.inserting.Add(-1)
-	notifyInStatement := inTx || alone
+// insert runs insertSQL: on the caller's transaction as it is, and on the
+// pool through the inserter, which merges concurrent calls.
+func (q *PgQueue) insert(ctx context.Context, db dbtx, a insertArgs) (map[TaskID]insertedRow, error) {
+	if tx, ok := db.(pgx.Tx); ok {
+		return runInsert(ctx, tx, a)
+	}
+	return q.inserter.insert(ctx, q.pool, a)
+}
+
+func runInsert(ctx context.Context, db dbtx, a insertArgs) (map[TaskID]insertedRow, error) {
 	rows, err := db.Query(ctx, insertSQL, a.ids, a.names, a.types, a.hashes, a.payloads, a.timeouts, a.retries,
-		o.runAt, o.delay.Milliseconds(), notifyInStatement)
+		a.runAts, a.delays)
 	if err != nil {
 		return nil, interpretError("backie: create task", err)
 	}
@@ -313,22 +314,15 @@ func (q *PgQueue) insert(ctx context.Context, db dbtx, a insertArgs, o createOpt
 	var (
 		id       TaskID
 		r        insertedRow
-		taskType string
-		due      bool
 		notified int64
-		dueTypes []string
 	)
-	_, err = pgx.ForEachRow(rows, []any{(*[16]byte)(&id), &r.createdAt, &r.scheduledAt, &taskType, &due, &notified}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{(*[16]byte)(&id), &r.createdAt, &r.scheduledAt, &notified}, func() error {
 		out[id] = r
-		if due && !notifyInStatement && !slices.Contains(dueTypes, taskType) {
-			dueTypes = append(dueTypes, taskType)
-		}
 		return nil
 	})
 	if err != nil {
 		return nil, interpretError("backie: create task", err)
 	}
-	q.notifier.notify(dueTypes)
 	return out, nil
 }
 
