@@ -14,7 +14,8 @@ import (
 //
 // Postgres spends far more on a statement and its commit (a WAL flush) than
 // on a row, so sixteen goroutines each inserting one task are faster as one
-// sixteen-row insert. At most one merged insert is in flight per queue: a
+// sixteen-row insert. Calls of insertAloneRows tasks or more are already
+// batches and run on their own. At most one merged insert is in flight per queue: a
 // call that finds none becomes the leader and runs its own insert at once
 // (a lone caller waits for nobody); calls that arrive meanwhile queue up,
 // and when the leader's insert returns, the first of them leads the next
@@ -34,6 +35,9 @@ type insertCall struct {
 	err  error
 }
 
+// insertAloneRows is the size from which a call inserts on its own.
+const insertAloneRows = 64
+
 // insertMergeMax bounds the rows of one merged insert.
 const insertMergeMax = 5000
 
@@ -42,6 +46,11 @@ const insertMergeMax = 5000
 const insertStatementTimeout = time.Minute
 
 func (n *inserter) insert(ctx context.Context, pool *pgxpool.Pool, a insertArgs) (map[TaskID]insertedRow, error) {
+	if len(a.ids) >= insertAloneRows {
+		// Big enough to carry its own statement; running it beside the
+		// merged inserts lets Postgres use more than one core.
+		return runInsert(ctx, pool, a)
+	}
 	n.mu.Lock()
 	if !n.busy {
 		n.busy = true
