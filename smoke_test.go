@@ -26,7 +26,9 @@ func (t *smokeTask) Run(ctx context.Context, q backie.Queue) error {
 	return nil
 }
 
+// TestSmoke is not parallel: it counts runs in a package variable.
 func TestSmoke(t *testing.T) {
+	smokeRuns.Store(0)
 	pool := dbtest.Pool(t)
 	reg := backie.NewRegistry()
 	require.NoError(t, backie.Register[*smokeTask](reg, "smoke"))
@@ -43,6 +45,7 @@ func TestSmoke(t *testing.T) {
 	require.NoError(t, err)
 	runCtx, cancel := context.WithCancel(ctx)
 	require.NoError(t, wp.Start(runCtx))
+	t.Cleanup(func() { cancel(); wp.Wait() }) // also when an assertion fails
 	require.Eventually(t, func() bool { return smokeRuns.Load() == 111 }, 10*time.Second, 5*time.Millisecond)
 	require.Eventually(t, func() bool {
 		_, err := q.FindTask(ctx, rec.ID)
