@@ -95,14 +95,7 @@ func (e *Env) enqueue(ctx context.Context, cfg Config) (Metrics, error) {
 	if err := e.checkStored(ctx, n); err != nil {
 		return Metrics{}, err
 	}
-	c := calls.Snapshot()
-	return Metrics{
-		Seconds:     elapsed.Seconds(),
-		TasksPerSec: float64(n) / elapsed.Seconds(),
-		CallP50MS:   c.P50,
-		CallP99MS:   c.P99,
-		CallMaxMS:   c.Max,
-	}, nil
+	return callMetrics(n, elapsed, calls), nil
 }
 
 // batch times N tasks enqueued by CreateTasks in batches of BatchSize,
@@ -124,6 +117,12 @@ func (e *Env) batch(ctx context.Context, cfg Config) (Metrics, error) {
 	if err := e.checkStored(ctx, n); err != nil {
 		return Metrics{}, err
 	}
+	return callMetrics(n, elapsed, calls), nil
+}
+
+// callMetrics is the result of an enqueue workload: n tasks in elapsed,
+// with the latency of each call.
+func callMetrics(n int64, elapsed time.Duration, calls *Recorder) Metrics {
 	c := calls.Snapshot()
 	return Metrics{
 		Seconds:     elapsed.Seconds(),
@@ -131,7 +130,7 @@ func (e *Env) batch(ctx context.Context, cfg Config) (Metrics, error) {
 		CallP50MS:   c.P50,
 		CallP99MS:   c.P99,
 		CallMaxMS:   c.Max,
-	}, nil
+	}
 }
 
 // insertBatches stores tasks 0..n-1 with CreateTasks, size at a time,
