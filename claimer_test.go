@@ -1,0 +1,59 @@
+package backie_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/backie-go/backie"
+	"github.com/backie-go/backie/internal/dbtest"
+)
+
+// TestWorkerPoolFindsTasksBehindTheCursor: while a backlog is drained the
+// claimer continues after the last task it claimed. A task that sorts
+// before that point (here: due an hour ago, enqueued mid-drain) must still
+// be found by the periodic scan from the start, long before the backlog is
+// done, and run once.
+func TestWorkerPoolFindsTasksBehindTheCursor(t *testing.T) {
+	t.Parallel()
+	db := dbtest.Pool(t, dbtest.Options{MaxConns: 4})
+	const backlog = 2000
+	var (
+		started     atomic.Int64 // backlog tasks started
+		lateRuns    atomic.Int64
+		lateAt      = make(chan int64, 1)
+		halfStarted = make(chan struct{})
+	)
+	env := wpNewEnv(t, db, func(_ context.Context, _ backie.Queue, task *wpTask) error {
+		if task.N < 0 {
+			if lateRuns.Add(1) == 1 {
+				lateAt <- started.Load()
+			}
+			return nil
+		}
+		if started.Add(1) == 200 {
+			close(halfStarted)
+		}
+		time.Sleep(time.Millisecond) // the work: 4 workers take at least a second for the backlog
+		return nil
+	})
+	tasks := make([]*wpTask, backlog)
+	for i := range tasks {
+		tasks[i] = env.task(i)
+	}
+	env.create(t, tasks...)
+
+	wpStart(t, env.q, backie.Config{Workers: 4})
+	wpClosed(t, halfStarted, "the backlog to be under way")
+	_, err := env.q.CreateTask(context.Background(), env.task(-1), backie.RunAt(time.Now().Add(-time.Hour)))
+	require.NoError(t, err)
+
+	before := wpRecv(t, lateAt, "the late task to start")
+	require.Less(t, before, int64(backlog-backlog/10), "the late task waited for most of the backlog")
+	env.eventuallyEmpty(t)
+	require.Equal(t, int64(1), lateRuns.Load())
+	require.Equal(t, int64(backlog), started.Load())
+}
