@@ -136,7 +136,6 @@ type WorkerPool struct {
 	state       poolState
 	claimCancel context.CancelCauseFunc
 	workCancel  context.CancelCauseFunc
-	workCtx     context.Context
 	done        chan struct{}
 }
 
@@ -208,7 +207,7 @@ func (p *WorkerPool) Start(ctx context.Context) error {
 	base := context.WithoutCancel(ctx)
 	claimCtx, claimCancel := context.WithCancelCause(base)
 	workCtx, workCancel := context.WithCancelCause(base)
-	p.claimCancel, p.workCancel, p.workCtx = claimCancel, workCancel, workCtx
+	p.claimCancel, p.workCancel = claimCancel, workCancel
 	p.state = poolRunning
 
 	var producers sync.WaitGroup // everything that sends results
@@ -221,13 +220,16 @@ func (p *WorkerPool) Start(ctx context.Context) error {
 	if !p.cfg.DisableNotifications {
 		claimers.Go(func() { p.listenLoop(claimCtx) })
 	}
-	var completers sync.WaitGroup
-	completers.Go(func() { p.completeLoop(base) })
+	completed := make(chan struct{})
+	go func() {
+		defer close(completed)
+		p.completeLoop(base)
+	}()
 	go func() {
 		claimers.Wait()
 		producers.Wait()
 		close(p.results)
-		completers.Wait()
+		<-completed
 		p.mu.Lock()
 		p.state = poolStopped
 		p.mu.Unlock()
