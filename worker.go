@@ -51,7 +51,7 @@ func (p *WorkerPool) execute(workCtx context.Context, rec *TaskRecord) result {
 	start := time.Now()
 	view := *rec // the task's copy: what it does to it cannot change how the attempt finishes
 	ctx, cancel := context.WithTimeoutCause(contextWithRecord(workCtx, &view), rec.Timeout, ErrTaskTimeout)
-	task, err, stack := p.runTask(ctx, rec)
+	task, stack, err := p.runTask(ctx, rec)
 	timedOut := errors.Is(context.Cause(ctx), ErrTaskTimeout)
 	cancel()
 	if err == nil {
@@ -115,7 +115,7 @@ func (p *WorkerPool) failure(log *slog.Logger, rec *TaskRecord, task Task, info 
 
 // runTask decodes and runs one task; a panic in either becomes an error
 // wrapping ErrTaskPanicked, with the stack.
-func (p *WorkerPool) runTask(ctx context.Context, rec *TaskRecord) (task Task, err error, stack string) {
+func (p *WorkerPool) runTask(ctx context.Context, rec *TaskRecord) (task Task, stack string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: %v", ErrTaskPanicked, r)
@@ -124,9 +124,9 @@ func (p *WorkerPool) runTask(ctx context.Context, rec *TaskRecord) (task Task, e
 	}()
 	task, err = p.q.reg.decode(rec.Name, rec.Payload)
 	if err != nil {
-		return nil, err, ""
+		return nil, "", err
 	}
-	return task, task.Run(ctx, p.q), ""
+	return task, "", task.Run(ctx, p.q)
 }
 
 // safeBackoff calls task.Backoff, treating a panic or a negative value as
