@@ -26,10 +26,16 @@ const completeLingerFor = 50
 // and unfinished, so only the attempt that owns a task can finish it: a
 // task removed, rescued or claimed again in the meantime is left alone, and
 // replaying a write after a lost connection changes nothing.
+//
+// They run on generic plans (see planSQL), which must find each task by its
+// id. "done_at IS NULL" is spelled num_nulls(done_at) = 1 so that the
+// planner cannot use the claim index, whose predicate it would otherwise
+// match: a plan made while the table looked empty would scan all of that
+// index for every batch.
 const (
 	completeDeleteSQL = `DELETE FROM backie_tasks AS t
 USING unnest($1::uuid[], $2::int[]) AS f(id, attempt)
-WHERE t.id = f.id AND t.attempt = f.attempt AND t.running_at IS NOT NULL AND t.done_at IS NULL`
+WHERE t.id = f.id AND t.attempt = f.attempt AND t.running_at IS NOT NULL AND num_nulls(t.done_at) = 1`
 
 	completeUpdateSQL = `UPDATE backie_tasks AS t SET
 	running_at   = CASE WHEN f.kind IN (1, 2) THEN t.running_at END,
@@ -38,7 +44,7 @@ WHERE t.id = f.id AND t.attempt = f.attempt AND t.running_at IS NOT NULL AND t.d
 	retries      = t.retries + CASE WHEN f.kind = 3 THEN 1 ELSE 0 END,
 	scheduled_at = CASE WHEN f.kind = 3 THEN now() + f.backoff_ms * interval '1 millisecond' ELSE t.scheduled_at END
 FROM unnest($1::uuid[], $2::int[], $3::smallint[], $4::jsonb[], $5::bigint[]) AS f(id, attempt, kind, error_info, backoff_ms)
-WHERE t.id = f.id AND t.attempt = f.attempt AND t.running_at IS NOT NULL AND t.done_at IS NULL`
+WHERE t.id = f.id AND t.attempt = f.attempt AND t.running_at IS NOT NULL AND num_nulls(t.done_at) = 1`
 )
 
 // completeLoop writes finished attempts in batches: it takes the first
@@ -137,6 +143,7 @@ func (p *WorkerPool) writeResults(ctx context.Context, batch []result) error {
 		backoffs = append(backoffs, r.backoffMS)
 	}
 	b := &pgx.Batch{}
+	b.Queue(planSQL)
 	if len(delIDs) > 0 {
 		b.Queue(completeDeleteSQL, delIDs, delAttempts)
 	}

@@ -1,0 +1,10 @@
+package backie
+
+// SQL the external tests check the plans of.
+var (
+	PlanSQLForTest           = planSQL
+	ClaimSQLForTest          = claimSQL
+	ClaimAfterSQLForTest     = claimAfterSQL
+	CompleteDeleteSQLForTest = completeDeleteSQL
+	CompleteUpdateSQLForTest = completeUpdateSQL
+)
