@@ -72,7 +72,8 @@ const planSQL = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true
 // scan from the start.
 const fullScanEvery = 250 * time.Millisecond
 
-// claimCooldown is the pause after a claim that filled every free worker.
+// claimCooldown bounds the pause after a claim that filled every free
+// worker; the pause ends as soon as every worker is free again.
 const claimCooldown = time.Millisecond
 
 // claimCursor is the (scheduled_at, id) of the last task claimed.
@@ -135,7 +136,7 @@ func (p *WorkerPool) claimLoop(ctx context.Context) {
 			// More are likely due. Give the workers a moment to finish a
 			// few, so that the next claim is a batch rather than one task
 			// per round trip.
-			if !sleep(ctx, timer, claimCooldown) {
+			if !p.cooldown(ctx, timer) {
 				return
 			}
 			continue
@@ -152,6 +153,28 @@ func (p *WorkerPool) claimLoop(ctx context.Context) {
 		case <-timer.C:
 		}
 	}
+}
+
+// cooldown waits, after a claim that filled every free worker, until
+// every worker is free again or claimCooldown has passed, whichever is
+// first, so that the next claim is a batch rather than one task per round
+// trip, without idling workers that finished early. Waiting for half the
+// workers instead made claims smaller and more frequent, which cost more
+// than it saved. It reports whether ctx is still live.
+func (p *WorkerPool) cooldown(ctx context.Context, timer *time.Timer) bool {
+	want := int64(p.cfg.Workers)
+	timer.Reset(claimCooldown)
+	defer timer.Stop()
+	for p.free.Load() < want {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-timer.C:
+			return true
+		case <-p.slotFreed:
+		}
+	}
+	return true
 }
 
 func (p *WorkerPool) claim(ctx context.Context, n int, after *claimCursor) ([]*TaskRecord, error) {
