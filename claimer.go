@@ -196,7 +196,7 @@ func (p *WorkerPool) claim(ctx context.Context, n int, after *claimCursor) ([]*T
 	defer cancel()
 	sql, args := claimSQL, []any{p.names, p.types, n, timeout}
 	if after != nil {
-		sql, args = claimAfterSQL, append(args, after.scheduledAt, [16]byte(after.id))
+		sql, args = claimAfterSQL, append(args, after.scheduledAt, pgID(after.id))
 	}
 	b := &pgx.Batch{}
 	b.Queue(planSQL)

@@ -2,9 +2,11 @@ package backie
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // completeBatchMax bounds how many results one flush writes.
@@ -122,24 +124,24 @@ func (p *WorkerPool) stopping() bool {
 // writeResults sends the DELETE and the UPDATE for batch in one round trip.
 func (p *WorkerPool) writeResults(ctx context.Context, batch []result) error {
 	var (
-		delIDs      [][16]byte
+		delIDs      []pgtype.UUID
 		delAttempts []int32
-		ids         [][16]byte
+		ids         []pgtype.UUID
 		attempts    []int32
 		kinds       []int16
-		errInfos    [][]byte
+		errInfos    []json.RawMessage // nil: NULL
 		backoffs    []int64
 	)
 	for _, r := range batch {
 		if r.kind == resultDelete {
-			delIDs = append(delIDs, r.id) // [16]byte: pgx encodes it without the driver.Valuer detour
+			delIDs = append(delIDs, pgID(r.id))
 			delAttempts = append(delAttempts, r.attempt)
 			continue
 		}
-		ids = append(ids, r.id)
+		ids = append(ids, pgID(r.id))
 		attempts = append(attempts, r.attempt)
 		kinds = append(kinds, int16(r.kind))
-		errInfos = append(errInfos, r.errInfo)
+		errInfos = append(errInfos, json.RawMessage(r.errInfo))
 		backoffs = append(backoffs, r.backoffMS)
 	}
 	b := &pgx.Batch{}

@@ -120,7 +120,8 @@ func (n *inserter) lead(ctx context.Context, pool *pgxpool.Pool, first *insertCa
 				continue
 			}
 			c.rows = make(map[TaskID]insertedRow, len(c.args.ids))
-			for _, id := range c.args.ids {
+			for _, pid := range c.args.ids {
+				id := TaskID(pid.Bytes)
 				if r, ok := all[id]; ok {
 					c.rows[id] = r
 				}

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -185,12 +186,20 @@ func (q *PgQueue) checkTx(ctx context.Context, tx pgx.Tx, op string) error {
 }
 
 // insertArgs holds the columns of a batch, one slice element per task.
+// pgID is how an id is sent to Postgres. pgx encodes a pgtype.UUID straight
+// into the binary format when it knows the parameter's type (its default,
+// prepared statements), and as text when it does not (QueryExecModeExec and
+// the simple protocol, which PgBouncer users choose); a uuid.UUID would go
+// through driver.Valuer and fmt (8% of a drain's CPU), and a [16]byte
+// cannot be encoded at all without the parameter's type.
+func pgID(id TaskID) pgtype.UUID { return pgtype.UUID{Bytes: id, Valid: true} }
+
 type insertArgs struct {
-	ids      [][16]byte // not []uuid.UUID: pgx encodes [16]byte directly, uuid.UUID via driver.Valuer
+	ids      []pgtype.UUID // see pgID
 	names    []string
 	types    []string
 	hashes   []*string
-	payloads [][]byte
+	payloads []json.RawMessage // jsonb in binary, json text without parameter types
 	timeouts []int64
 	retries  []int32
 	runAts   []*time.Time // nil: now() + delays
@@ -203,11 +212,11 @@ func (a *insertArgs) add(rec *TaskRecord, o createOptions) {
 		h := string(rec.UniqHash)
 		hash = &h
 	}
-	a.ids = append(a.ids, rec.ID)
+	a.ids = append(a.ids, pgID(rec.ID))
 	a.names = append(a.names, rec.Name)
 	a.types = append(a.types, string(rec.Type))
 	a.hashes = append(a.hashes, hash)
-	a.payloads = append(a.payloads, rec.Payload)
+	a.payloads = append(a.payloads, json.RawMessage(rec.Payload))
 	a.timeouts = append(a.timeouts, rec.Timeout.Milliseconds())
 	a.retries = append(a.retries, int32(min(rec.MaxRetries, 1<<31-1)))
 	a.runAts = append(a.runAts, o.runAt)
@@ -355,7 +364,7 @@ func (q *PgQueue) FindTask(ctx context.Context, id TaskID) (*TaskRecord, error) 
 	if err := q.check(ctx, "find task"); err != nil {
 		return nil, err
 	}
-	rec, err := scanRecord(q.pool.QueryRow(ctx, `SELECT `+taskColumns+` FROM backie_tasks WHERE id = $1`, [16]byte(id)))
+	rec, err := scanRecord(q.pool.QueryRow(ctx, `SELECT `+taskColumns+` FROM backie_tasks WHERE id = $1`, pgID(id)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("backie: find task %s: %w", id, ErrNotFound)
 	}
@@ -382,7 +391,7 @@ func (q *PgQueue) RemoveTaskTx(ctx context.Context, tx pgx.Tx, id TaskID) error 
 }
 
 func removeTask(ctx context.Context, db dbtx, id TaskID) error {
-	tag, err := db.Exec(ctx, `DELETE FROM backie_tasks WHERE id = $1`, [16]byte(id))
+	tag, err := db.Exec(ctx, `DELETE FROM backie_tasks WHERE id = $1`, pgID(id))
 	if err != nil {
 		return interpretError("backie: remove task", err)
 	}

@@ -107,6 +107,10 @@ type Options struct {
 	MaxConns int32
 	// NoMigrate leaves the schema empty (no backie_tasks).
 	NoMigrate bool
+	// ExecMode is the pool's pgx query exec mode (pgx's default, prepared
+	// and cached statements, when zero): what a user behind PgBouncer in
+	// transaction mode sets to simple protocol or exec.
+	ExecMode pgx.QueryExecMode
 }
 
 // Schema creates an empty schema that is dropped when the test ends.
@@ -139,7 +143,7 @@ func Pool(tb testing.TB, opts ...Options) *pgxpool.Pool {
 		o.MaxConns = 8
 	}
 	schema := Schema(tb)
-	pool := PoolFor(tb, schema, o.MaxConns)
+	pool := poolFor(tb, schema, o)
 	if !o.NoMigrate {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -154,11 +158,19 @@ func Pool(tb testing.TB, opts ...Options) *pgxpool.Pool {
 // the test ends.
 func PoolFor(tb testing.TB, schema string, maxConns int32) *pgxpool.Pool {
 	tb.Helper()
+	return poolFor(tb, schema, Options{MaxConns: maxConns})
+}
+
+func poolFor(tb testing.TB, schema string, o Options) *pgxpool.Pool {
+	tb.Helper()
 	cfg, err := pgxpool.ParseConfig(URL(tb))
 	if err != nil {
 		tb.Fatalf("dbtest: parse %s: %v", EnvURL, err)
 	}
-	cfg.MaxConns = maxConns
+	cfg.MaxConns = o.MaxConns
+	if o.ExecMode != 0 {
+		cfg.ConnConfig.DefaultQueryExecMode = o.ExecMode
+	}
 	cfg.ConnConfig.RuntimeParams["search_path"] = schema
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
