@@ -15,14 +15,15 @@ import (
 // transaction holds, so no task is handed to two workers, across goroutines
 // and processes. attempt is bumped so that finishing writes can tell this
 // attempt from a later one. $4, when not null, is the pool's TaskTimeout.
-// %s is replaced by claimFromStart or claimAfterCursor.
+// The first %s is the unfinished-and-type condition, the second the cursor
+// condition.
 const claimTemplate = `UPDATE backie_tasks AS t
 SET running_at = now(), attempt = t.attempt + 1, timeout_msecs = COALESCE($4::bigint, t.timeout_msecs)
 FROM (
 	SELECT id FROM backie_tasks
-	WHERE done_at IS NULL AND running_at IS NULL AND scheduled_at <= now()
+	WHERE %s
+	  AND running_at IS NULL AND scheduled_at <= now()
 	  AND task_name = ANY($1::text[])
-	  AND ($2::text[] IS NULL OR task_type = ANY($2::text[]))
 	  %s
 	ORDER BY scheduled_at, id
 	LIMIT $3
@@ -32,13 +33,28 @@ WHERE t.id = c.id
 RETURNING t.id, t.task_name, t.task_type, t.uniq_hash, t.payload, t.timeout_msecs, t.created_at,
 	t.scheduled_at, t.running_at, t.done_at, t.error_info, t.retries, t.max_retries, t.attempt`
 
-var (
-	claimSQL = fmt.Sprintf(claimTemplate, "")
-	// claimAfterSQL starts the index scan after the last task this pool
+const (
+	// claimAnyType: $2 is the pool's types, or null for every type. The
+	// claim walks backie_tasks_claim_idx and filters types in the heap.
+	claimAnyType = `done_at IS NULL AND ($2::text[] IS NULL OR task_type = ANY($2::text[]))`
+	// claimOneType: $2 holds the pool's only type. The claim walks
+	// backie_tasks_type_claim_idx, which holds that type's tasks in claim
+	// order, so it never steps over the due tasks of other types. It says
+	// "done_at IS NULL" as that index's predicate does (see migration
+	// 000002), which is what keeps its generic plan on that index.
+	claimOneType = `num_nulls(done_at) = 1 AND task_type = ($2::text[])[1]`
+	// claimAfterCursor starts the index scan after the last task this pool
 	// claimed ($5, $6). Claimed tasks leave dead entries at the head of the
 	// claim index until VACUUM runs; under a backlog a scan from the start
 	// would step over all of them on every claim.
-	claimAfterSQL = fmt.Sprintf(claimTemplate, "AND (scheduled_at, id) > ($5::timestamptz, $6::uuid)")
+	claimAfterCursor = `AND (scheduled_at, id) > ($5::timestamptz, $6::uuid)`
+)
+
+var (
+	claimSQL             = fmt.Sprintf(claimTemplate, claimAnyType, "")
+	claimAfterSQL        = fmt.Sprintf(claimTemplate, claimAnyType, claimAfterCursor)
+	claimOneTypeSQL      = fmt.Sprintf(claimTemplate, claimOneType, "")
+	claimOneTypeAfterSQL = fmt.Sprintf(claimTemplate, claimOneType, claimAfterCursor)
 )
 
 // planSQL sets, for the rest of the transaction it is sent in, how
@@ -194,9 +210,13 @@ func (p *WorkerPool) claim(ctx context.Context, n int, after *claimCursor) ([]*T
 	// until the rescuer took them back, at the cost of an attempt.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claimStatementTimeout)
 	defer cancel()
-	sql, args := claimSQL, []any{p.names, p.types, n, timeout}
+	sql, afterSQL := claimSQL, claimAfterSQL
+	if len(p.types) == 1 {
+		sql, afterSQL = claimOneTypeSQL, claimOneTypeAfterSQL
+	}
+	args := []any{p.names, p.types, n, timeout}
 	if after != nil {
-		sql, args = claimAfterSQL, append(args, after.scheduledAt, pgID(after.id))
+		sql, args = afterSQL, append(args, after.scheduledAt, pgID(after.id))
 	}
 	b := &pgx.Batch{}
 	b.Queue(planSQL)

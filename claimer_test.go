@@ -57,3 +57,51 @@ func TestWorkerPoolFindsTasksBehindTheCursor(t *testing.T) {
 	require.Equal(t, int64(1), lateRuns.Load())
 	require.Equal(t, int64(backlog), started.Load())
 }
+
+// TestWorkerPoolTypesBehindABacklog: a pool serving one type claims through
+// that type's own index, past a backlog of older due tasks of another type
+// that it must leave alone; a pool serving both types then runs the backlog.
+// Every task runs exactly once.
+func TestWorkerPoolTypesBehindABacklog(t *testing.T) {
+	t.Parallel()
+	db := dbtest.Pool(t, dbtest.Options{MaxConns: 6})
+	const backlog, emails = 500, 20
+	var runs wpRuns
+	emailDone := make(chan int, emails)
+	env := wpNewEnv(t, db, func(_ context.Context, _ backie.Queue, task *wpTask) error {
+		runs.add(task.N)
+		if task.Type == "email" {
+			emailDone <- task.N
+		}
+		return nil
+	})
+	bulk := make([]*wpTask, backlog)
+	for i := range bulk {
+		bulk[i] = env.task(i)
+		bulk[i].Type = "bulk"
+	}
+	env.create(t, bulk...)
+	mail := make([]*wpTask, emails)
+	for i := range mail {
+		mail[i] = env.task(backlog + i)
+		mail[i].Type = "email"
+	}
+	env.create(t, mail...)
+
+	wp, stop := wpStart(t, env.q, backie.Config{Workers: 4, TaskTypes: []backie.TaskType{"email"}})
+	for range emails {
+		wpRecv(t, emailDone, "an email task to run")
+	}
+	stop()
+	wpStopped(t, wp)
+	require.Equal(t, int64(backlog), env.count(t,
+		`SELECT count(*) FROM backie_tasks WHERE task_type = 'bulk' AND attempt = 0 AND running_at IS NULL`),
+		"the email pool touched the bulk backlog")
+	require.Zero(t, env.count(t, `SELECT count(*) FROM backie_tasks WHERE task_type = 'email'`))
+
+	wpStart(t, env.q, backie.Config{Workers: 4, TaskTypes: []backie.TaskType{"bulk", "email"}})
+	env.eventuallyEmpty(t)
+	for n := range backlog + emails {
+		require.Equal(t, 1, runs.get(n), "runs of task %d", n)
+	}
+}

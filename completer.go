@@ -30,14 +30,14 @@ const completeLingerFor = 50
 // replaying a write after a lost connection changes nothing.
 //
 // They run on generic plans (see planSQL), which must find each task by its
-// id. "done_at IS NULL" is spelled num_nulls(done_at) = 1 so that the
-// planner cannot use the claim index, whose predicate it would otherwise
-// match: a plan made while the table looked empty would scan all of that
-// index for every batch.
+// id. "done_at IS NULL" is spelled num_nonnulls(done_at) = 0 so that the
+// planner cannot use either claim index, whose predicates it would
+// otherwise match: a plan made while the table looked empty would scan all
+// of such an index for every batch.
 const (
 	completeDeleteSQL = `DELETE FROM backie_tasks AS t
 USING unnest($1::uuid[], $2::int[]) AS f(id, attempt)
-WHERE t.id = f.id AND t.attempt = f.attempt AND t.running_at IS NOT NULL AND num_nulls(t.done_at) = 1`
+WHERE t.id = f.id AND t.attempt = f.attempt AND t.running_at IS NOT NULL AND num_nonnulls(t.done_at) = 0`
 
 	completeUpdateSQL = `UPDATE backie_tasks AS t SET
 	running_at   = CASE WHEN f.kind IN (1, 2) THEN t.running_at END,
@@ -46,7 +46,7 @@ WHERE t.id = f.id AND t.attempt = f.attempt AND t.running_at IS NOT NULL AND num
 	retries      = t.retries + CASE WHEN f.kind = 3 THEN 1 ELSE 0 END,
 	scheduled_at = CASE WHEN f.kind = 3 THEN now() + f.backoff_ms * interval '1 millisecond' ELSE t.scheduled_at END
 FROM unnest($1::uuid[], $2::int[], $3::smallint[], $4::jsonb[], $5::bigint[]) AS f(id, attempt, kind, error_info, backoff_ms)
-WHERE t.id = f.id AND t.attempt = f.attempt AND t.running_at IS NOT NULL AND num_nulls(t.done_at) = 1`
+WHERE t.id = f.id AND t.attempt = f.attempt AND t.running_at IS NOT NULL AND num_nonnulls(t.done_at) = 0`
 )
 
 // completeLoop writes finished attempts in batches: it takes the first

@@ -5,6 +5,8 @@ var (
 	PlanSQLForTest           = planSQL
 	ClaimSQLForTest          = claimSQL
 	ClaimAfterSQLForTest     = claimAfterSQL
+	ClaimOneTypeSQLForTest   = claimOneTypeSQL
+	ClaimOneTypeAfterForTest = claimOneTypeAfterSQL
 	CompleteDeleteSQLForTest = completeDeleteSQL
 	CompleteUpdateSQLForTest = completeUpdateSQL
 )
