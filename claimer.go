@@ -218,10 +218,7 @@ func (p *WorkerPool) claim(ctx context.Context, n int, after *claimCursor) ([]*T
 	if after != nil {
 		sql, args = afterSQL, append(args, after.scheduledAt, pgID(after.id))
 	}
-	b := &pgx.Batch{}
-	b.Queue(planSQL)
-	b.Queue(sql, args...)
-	recs, err := p.sendClaim(ctx, b, n)
+	recs, err := p.sendClaim(ctx, sql, args, n)
 	if err != nil {
 		return nil, interpretError("backie: claim tasks", err)
 	}
@@ -236,9 +233,12 @@ func (p *WorkerPool) claim(ctx context.Context, n int, after *claimCursor) ([]*T
 	return recs, nil
 }
 
-// sendClaim sends b, whose first statement sets the plan settings and whose
-// second is the claim, and returns the claimed tasks.
-func (p *WorkerPool) sendClaim(ctx context.Context, b *pgx.Batch, n int) (recs []*TaskRecord, err error) {
+// sendClaim runs the claim sql after planSQL, in one round trip and one
+// transaction, and returns the claimed tasks.
+func (p *WorkerPool) sendClaim(ctx context.Context, sql string, args []any, n int) (recs []*TaskRecord, err error) {
+	b := &pgx.Batch{}
+	b.Queue(planSQL)
+	b.Queue(sql, args...)
 	br := p.q.pool.SendBatch(ctx, b)
 	defer func() {
 		if cerr := br.Close(); err == nil && cerr != nil {
