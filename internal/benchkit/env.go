@@ -31,6 +31,14 @@ type Config struct {
 	Pools int
 	// OwnPgxPool gives each WorkerPool its own *pgxpool.Pool (Env.OpenPool).
 	OwnPgxPool bool
+	// Types spreads the tasks over this many task types, named t0, t1, …,
+	// and has every pool serve exactly those (Config.TaskTypes). 0: the
+	// tasks are of the default type and the pools serve every type.
+	Types int
+	// Other is a backlog of due tasks of a type no pool serves, enqueued
+	// before the tasks of the run, which the pools must leave alone
+	// (drain and latency, with Types >= 1).
+	Other int
 	// Goroutines is the number of concurrent CreateTask callers (enqueue,
 	// and the producers of latency).
 	Goroutines int
@@ -77,6 +85,12 @@ func (c Config) Validate(workload string) error {
 	if (workload == "drain" || workload == "batch") && c.BatchSize < 1 {
 		bad("batch size must be >= 1")
 	}
+	if c.Types < 0 || c.Other < 0 {
+		bad("types and other must be >= 0")
+	}
+	if (workload == "drain" || workload == "latency") && c.Other > 0 && c.Types < 1 {
+		bad("other needs types >= 1 (pools that serve every type would run the other tasks)")
+	}
 	if c.Work < 0 || c.PollInterval < 0 || c.StallTimeout <= 0 {
 		bad("work and poll must be >= 0, stall timeout > 0")
 	}
@@ -87,6 +101,27 @@ func (c Config) Validate(workload string) error {
 }
 
 func (c Config) latencyTotal() int64 { return int64(c.Rate * c.Duration.Seconds()) }
+
+// otherType is the type of the Other backlog.
+const otherType = "other"
+
+// typeNames returns the Types task types (nil for none).
+func (c Config) typeNames() []string {
+	var names []string
+	for i := range c.Types {
+		names = append(names, fmt.Sprintf("t%d", i))
+	}
+	return names
+}
+
+// newTask returns task seq of a run whose tasks are spread over types.
+func newTask(seq int64, types []string) *Task {
+	t := &Task{Seq: seq}
+	if len(types) > 0 {
+		t.Type = types[seq%int64(len(types))]
+	}
+	return t
+}
 
 // Env is where workloads run: a pool whose connections use the bench's own
 // schema, migrated. Workloads TRUNCATE its backie_tasks.
@@ -134,6 +169,7 @@ func describe(workload string, cfg Config) Result {
 	res := Result{Workload: workload, N: cfg.N, WorkMS: ms(cfg.Work)}
 	pools := func() {
 		res.Workers, res.Pools, res.OwnPgxPool = cfg.Workers, cfg.Pools, cfg.OwnPgxPool
+		res.Types = cfg.Types
 		res.Retention = RetentionName(cfg.Retention)
 		notify := !cfg.DisableNotifications
 		res.Notify = &notify
@@ -143,12 +179,14 @@ func describe(workload string, cfg Config) Result {
 	case "drain":
 		pools()
 		res.BatchSize = cfg.BatchSize
+		res.Other = cfg.Other
 	case "enqueue":
 		res.Goroutines = cfg.Goroutines
 	case "batch":
 		res.BatchSize = cfg.BatchSize
 	case "latency":
 		pools()
+		res.Other = cfg.Other
 		res.N = int(cfg.latencyTotal())
 		res.Goroutines = cfg.Goroutines
 		res.Rate, res.DurationS = cfg.Rate, cfg.Duration.Seconds()

@@ -84,6 +84,12 @@ func Note(r Result) string {
 			own = ", own pgxpool each"
 		}
 		add("%s, poll %gms, %s%s", r.Retention, r.PollMS, notify, own)
+		if r.Types > 0 {
+			add("tasks of %d types, each pool serving them all", r.Types)
+		}
+		if r.Other > 0 {
+			add("behind %d due tasks of a type no pool serves", r.Other)
+		}
 	}
 	if len(r.Runs) > 1 {
 		add("median of %d runs", len(r.Runs))

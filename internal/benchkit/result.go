@@ -42,6 +42,8 @@ type Result struct {
 	Workers    int     `json:"workers,omitempty"`
 	Pools      int     `json:"pools,omitempty"`
 	OwnPgxPool bool    `json:"own_pgxpool,omitempty"`
+	Types      int     `json:"types,omitempty"`
+	Other      int     `json:"other,omitempty"`
 	Goroutines int     `json:"goroutines,omitempty"`
 	BatchSize  int     `json:"batch_size,omitempty"`
 	Rate       float64 `json:"rate,omitempty"`

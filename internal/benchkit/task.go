@@ -29,6 +29,16 @@ type Task struct {
 	// EnqNS is the enqueue time (Unix ns, taken just before CreateTask);
 	// 0 when the workload does not measure pickup latency.
 	EnqNS int64 `json:"t,omitempty"`
+	// Type is the task's type; empty: backie.TaskTypeDefault.
+	Type string `json:"y,omitempty"`
+}
+
+// TaskType returns the task's Type.
+func (t *Task) TaskType() backie.TaskType {
+	if t.Type == "" {
+		return backie.TaskTypeDefault
+	}
+	return backie.TaskType(t.Type)
 }
 
 // Run records the pickup latency, waits the work time and counts the run.

@@ -18,10 +18,13 @@ import (
 func (e *Env) drain(ctx context.Context, cfg Config) (Metrics, error) {
 	q := backie.NewPgQueue(e.Pool, e.Registry)
 	n := int64(cfg.N)
+	if err := e.insertOther(ctx, q, cfg, n); err != nil {
+		return Metrics{}, err
+	}
 	var inserted atomic.Int64
 	prog := startProgress(e.Progress, e.ProgressEvery, "insert", n, inserted.Load)
 	insertStart := time.Now()
-	err := insertBatches(ctx, q, cfg.N, cfg.BatchSize, nil, &inserted)
+	err := insertBatches(ctx, q, 0, n, cfg.BatchSize, cfg.typeNames(), nil, &inserted)
 	insertSeconds := time.Since(insertStart).Seconds()
 	prog.Stop()
 	if err != nil {
@@ -47,7 +50,7 @@ func (e *Env) drain(ctx context.Context, cfg Config) (Metrics, error) {
 	if err := errors.Join(waitErr, s.check()); err != nil {
 		return Metrics{}, err
 	}
-	if err := e.checkFinished(ctx, cfg.Retention, n); err != nil {
+	if err := e.checkFinished(ctx, cfg.Retention, n, cfg.Other); err != nil {
 		return Metrics{}, err
 	}
 	return Metrics{
@@ -57,12 +60,24 @@ func (e *Env) drain(ctx context.Context, cfg Config) (Metrics, error) {
 	}, nil
 }
 
+// insertOther stores cfg.Other due tasks of a type no pool serves,
+// numbered from first, before the tasks of the run: every claim that starts
+// from the head of the queue meets them.
+func (e *Env) insertOther(ctx context.Context, q *backie.PgQueue, cfg Config, first int64) error {
+	if cfg.Other == 0 {
+		return nil
+	}
+	var inserted atomic.Int64
+	return insertBatches(ctx, q, first, first+int64(cfg.Other), cfg.BatchSize, []string{otherType}, nil, &inserted)
+}
+
 // enqueue times N CreateTask calls from Goroutines goroutines.
 func (e *Env) enqueue(ctx context.Context, cfg Config) (Metrics, error) {
 	q := backie.NewPgQueue(e.Pool, e.Registry)
 	n := int64(cfg.N)
 	calls := NewRecorder()
 	var next, done atomic.Int64
+	types := cfg.typeNames()
 	prog := startProgress(e.Progress, e.ProgressEvery, "enqueue", n, done.Load)
 	defer prog.Stop()
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -77,7 +92,7 @@ func (e *Env) enqueue(ctx context.Context, cfg Config) (Metrics, error) {
 					return
 				}
 				t0 := time.Now()
-				if _, err := q.CreateTask(ctx, &Task{Seq: seq}); err != nil {
+				if _, err := q.CreateTask(ctx, newTask(seq, types)); err != nil {
 					cancel(fmt.Errorf("create task %d: %w", seq, err))
 					return
 				}
@@ -108,7 +123,7 @@ func (e *Env) batch(ctx context.Context, cfg Config) (Metrics, error) {
 	prog := startProgress(e.Progress, e.ProgressEvery, "batch", n, done.Load)
 	defer prog.Stop()
 	start := time.Now()
-	err := insertBatches(ctx, q, cfg.N, cfg.BatchSize, calls, &done)
+	err := insertBatches(ctx, q, 0, n, cfg.BatchSize, cfg.typeNames(), calls, &done)
 	elapsed := time.Since(start)
 	prog.Stop()
 	if err != nil {
@@ -133,19 +148,19 @@ func callMetrics(n int64, elapsed time.Duration, calls *Recorder) Metrics {
 	}
 }
 
-// insertBatches stores tasks 0..n-1 with CreateTasks, size at a time,
-// recording each call's latency in calls (if not nil) and counting the
-// tasks stored in done.
-func insertBatches(ctx context.Context, q *backie.PgQueue, n, size int, calls *Recorder, done *atomic.Int64) error {
+// insertBatches stores tasks from..to-1, spread over types, with
+// CreateTasks, size at a time, recording each call's latency in calls (if
+// not nil) and counting the tasks stored in done.
+func insertBatches(ctx context.Context, q *backie.PgQueue, from, to int64, size int, types []string, calls *Recorder, done *atomic.Int64) error {
 	tasks := make([]backie.Task, 0, size)
-	for first := 0; first < n; first += size {
+	for first := from; first < to; first += int64(size) {
 		tasks = tasks[:0]
-		for seq := first; seq < min(first+size, n); seq++ {
-			tasks = append(tasks, &Task{Seq: int64(seq)})
+		for seq := first; seq < min(first+int64(size), to); seq++ {
+			tasks = append(tasks, newTask(seq, types))
 		}
 		t0 := time.Now()
 		if _, err := q.CreateTasks(ctx, tasks); err != nil {
-			return fmt.Errorf("create tasks %d..%d: %w", first, first+len(tasks)-1, err)
+			return fmt.Errorf("create tasks %d..%d: %w", first, first+int64(len(tasks))-1, err)
 		}
 		if calls != nil {
 			calls.Record(time.Since(t0))
@@ -161,6 +176,12 @@ func insertBatches(ctx context.Context, q *backie.PgQueue, n, size int, calls *R
 func (e *Env) latency(ctx context.Context, cfg Config) (Metrics, error) {
 	q := backie.NewPgQueue(e.Pool, e.Registry)
 	total := cfg.latencyTotal()
+	if err := e.insertOther(ctx, q, cfg, total); err != nil {
+		return Metrics{}, err
+	}
+	if err := e.vacuum(ctx); err != nil {
+		return Metrics{}, err
+	}
 	hist := NewRecorder()
 	s := newSink(total, cfg.Work, hist)
 	rp, err := e.startPools(ctx, cfg, s)
@@ -177,12 +198,15 @@ func (e *Env) latency(ctx context.Context, cfg Config) (Metrics, error) {
 		enqueued atomic.Int64
 		wg       sync.WaitGroup
 		jobs     = make(chan int64, cfg.Goroutines)
+		types    = cfg.typeNames()
 	)
 	for range cfg.Goroutines {
 		wg.Go(func() {
 			for seq := range jobs {
 				enq := time.Now()
-				if _, err := q.CreateTask(pctx, &Task{Seq: seq, EnqNS: enq.UnixNano()}); err != nil {
+				task := newTask(seq, types)
+				task.EnqNS = enq.UnixNano()
+				if _, err := q.CreateTask(pctx, task); err != nil {
 					cancel(fmt.Errorf("create task %d: %w", seq, err))
 					continue // keep draining jobs so the pacer does not block
 				}
@@ -222,7 +246,7 @@ pace:
 	if err := s.check(); err != nil {
 		return Metrics{}, err
 	}
-	if err := e.checkFinished(ctx, cfg.Retention, total); err != nil {
+	if err := e.checkFinished(ctx, cfg.Retention, total, cfg.Other); err != nil {
 		return Metrics{}, err
 	}
 	l := hist.Snapshot()
@@ -278,8 +302,13 @@ func (e *Env) startPools(ctx context.Context, cfg Config, s *sink) (*runningPool
 			rp.own = append(rp.own, own)
 			db = own
 		}
+		var types []backie.TaskType
+		for _, t := range cfg.typeNames() {
+			types = append(types, backie.TaskType(t))
+		}
 		wp, err := backie.NewWorkerPool(backie.NewPgQueue(db, e.Registry), backie.Config{
 			Workers:              workers,
+			TaskTypes:            types,
 			Retention:            cfg.Retention,
 			PollInterval:         cfg.PollInterval,
 			DisableNotifications: cfg.DisableNotifications,
@@ -350,15 +379,17 @@ func (s *sink) check() error {
 	return errors.Join(errs...)
 }
 
-// checkFinished checks that the table holds what retention leaves of n
-// successful tasks: nothing, or n done tasks with KeepAll.
-func (e *Env) checkFinished(ctx context.Context, retention backie.RetentionMode, n int64) error {
-	var total, done, failed, running int64
-	err := e.Pool.QueryRow(ctx, `SELECT count(*),
-		count(*) FILTER (WHERE done_at IS NOT NULL AND error_info IS NULL),
-		count(*) FILTER (WHERE error_info IS NOT NULL),
-		count(*) FILTER (WHERE done_at IS NULL AND running_at IS NOT NULL)
-		FROM backie_tasks`).Scan(&total, &done, &failed, &running)
+// checkFinished checks the table after a run of n tasks: none left but
+// those retention keeps, all done; and the other tasks of a type no pool
+// serves, still waiting, never claimed.
+func (e *Env) checkFinished(ctx context.Context, retention backie.RetentionMode, n int64, other int) error {
+	var total, done, failed, running, untouched int64
+	err := e.Pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE task_type <> $1),
+		count(*) FILTER (WHERE task_type <> $1 AND done_at IS NOT NULL AND error_info IS NULL),
+		count(*) FILTER (WHERE task_type <> $1 AND error_info IS NOT NULL),
+		count(*) FILTER (WHERE task_type <> $1 AND done_at IS NULL AND running_at IS NOT NULL),
+		count(*) FILTER (WHERE task_type = $1 AND attempt = 0 AND running_at IS NULL AND done_at IS NULL)
+		FROM backie_tasks`, otherType).Scan(&total, &done, &failed, &running, &untouched)
 	if err != nil {
 		return fmt.Errorf("check table: %w", err)
 	}
@@ -369,6 +400,9 @@ func (e *Env) checkFinished(ctx context.Context, retention backie.RetentionMode,
 	if total != want || done != want {
 		return fmt.Errorf("after the run the table holds %d tasks (%d done, %d with an error, %d running), want %d done",
 			total, done, failed, running, want)
+	}
+	if untouched != int64(other) {
+		return fmt.Errorf("after the run %d of the %d tasks of a type no pool serves are untouched", untouched, other)
 	}
 	return nil
 }

@@ -69,13 +69,15 @@ func TestDrainVariants(t *testing.T) {
 	env := newEnv(t)
 	ctx := context.Background()
 	cases := map[string]func(*Config){
-		"pools":        func(c *Config) { c.Workers, c.Pools = 9, 4 }, // 3+2+2+2 workers
-		"own pgxpool":  func(c *Config) { c.Pools, c.OwnPgxPool = 2, true },
-		"keep-all":     func(c *Config) { c.Retention = backie.KeepAll },
-		"remove-all":   func(c *Config) { c.Retention = backie.RemoveAll },
-		"no notify":    func(c *Config) { c.DisableNotifications = true },
-		"work":         func(c *Config) { c.N, c.Work = 80, 2*time.Millisecond },
-		"batch of one": func(c *Config) { c.N, c.BatchSize = 20, 1 },
+		"pools":                     func(c *Config) { c.Workers, c.Pools = 9, 4 }, // 3+2+2+2 workers
+		"own pgxpool":               func(c *Config) { c.Pools, c.OwnPgxPool = 2, true },
+		"keep-all":                  func(c *Config) { c.Retention = backie.KeepAll },
+		"remove-all":                func(c *Config) { c.Retention = backie.RemoveAll },
+		"no notify":                 func(c *Config) { c.DisableNotifications = true },
+		"work":                      func(c *Config) { c.N, c.Work = 80, 2*time.Millisecond },
+		"batch of one":              func(c *Config) { c.N, c.BatchSize = 20, 1 },
+		"one type":                  func(c *Config) { c.Types = 1 },
+		"three types, behind other": func(c *Config) { c.Pools, c.Types, c.Other = 2, 3, 100 },
 	}
 	for name, change := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -105,11 +107,11 @@ func TestChecksCatchLeftovers(t *testing.T) {
 	q := backie.NewPgQueue(env.Pool, env.Registry)
 	_, err := q.CreateTask(ctx, &Task{Seq: 0})
 	require.NoError(t, err)
-	assert.ErrorContains(t, env.checkFinished(ctx, backie.RemoveFinished, 1), "holds 1 tasks")
+	assert.ErrorContains(t, env.checkFinished(ctx, backie.RemoveFinished, 1, 0), "holds 1 tasks")
 	assert.NoError(t, env.checkStored(ctx, 1))
 	assert.ErrorContains(t, env.checkStored(ctx, 2), "want 2")
 	require.NoError(t, env.Reset(ctx))
-	assert.NoError(t, env.checkFinished(ctx, backie.RemoveFinished, 1))
+	assert.NoError(t, env.checkFinished(ctx, backie.RemoveFinished, 1, 0))
 }
 
 func TestStallIsAnError(t *testing.T) {
@@ -135,4 +137,25 @@ func TestInterrupted(t *testing.T) {
 	cancel()
 	res := env.Run(ctx, "batch", smallConfig(), 1)
 	assert.NotEmpty(t, res.Error)
+}
+
+func TestLatencyBehindOther(t *testing.T) {
+	env := newEnv(t)
+	cfg := smallConfig()
+	cfg.Types, cfg.Other = 2, 100
+	m, err := env.RunOnce(context.Background(), "latency", cfg)
+	require.NoError(t, err)
+	assert.Equal(t, int64(100), m.Completed)
+}
+
+func TestOtherNeedsTypes(t *testing.T) {
+	cfg := smallConfig()
+	cfg.Other = 10
+	for _, w := range []string{"drain", "latency"} {
+		assert.ErrorContains(t, cfg.Validate(w), "other needs types >= 1", w)
+	}
+	// The enqueue workloads ignore it.
+	assert.NoError(t, cfg.Validate("enqueue"))
+	cfg.Types = 1
+	assert.NoError(t, cfg.Validate("drain"))
 }
