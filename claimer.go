@@ -35,7 +35,9 @@ RETURNING t.id, t.task_name, t.task_type, t.uniq_hash, t.payload, t.timeout_msec
 
 const (
 	// claimAnyType: $2 is the pool's types, or null for every type. The
-	// claim walks backie_tasks_claim_idx and filters types in the heap.
+	// claim walks backie_tasks_claim_idx and filters types in the heap. It
+	// serves pools of every type, and pools of more than claimTypesMax
+	// types (see claimTypesTemplate).
 	claimAnyType = `done_at IS NULL AND ($2::text[] IS NULL OR task_type = ANY($2::text[]))`
 	// claimOneType: $2 holds the pool's only type. The claim walks
 	// backie_tasks_type_claim_idx, which holds that type's tasks in claim
@@ -50,11 +52,44 @@ const (
 	claimAfterCursor = `AND (scheduled_at, id) > ($5::timestamptz, $6::uuid)`
 )
 
+// claimTypesTemplate is the claim of a pool that serves a few task types
+// ($2, no duplicates). One index scan cannot return several types' tasks
+// in claim order, so each type is read through backie_tasks_type_claim_idx
+// on its own (as in claimOneType), and the oldest $3 of what those scans
+// lock are claimed. Each scan must lock up to $3 tasks, since the oldest $3
+// due tasks may all be of one type; the locks on tasks not claimed end with
+// the statement's transaction, a few milliseconds later. Walking
+// backie_tasks_claim_idx and filtering types in the heap instead would step
+// over every due task of the types the pool does not serve, on every claim
+// that starts from the head of the queue. The %s is the cursor condition.
+const claimTypesTemplate = `UPDATE backie_tasks AS t
+SET running_at = now(), attempt = t.attempt + 1, timeout_msecs = COALESCE($4::bigint, t.timeout_msecs)
+FROM (
+	SELECT c.id FROM unnest($2::text[]) AS ty(task_type)
+	CROSS JOIN LATERAL (
+		SELECT id, scheduled_at FROM backie_tasks
+		WHERE num_nulls(done_at) = 1 AND task_type = ty.task_type
+		  AND running_at IS NULL AND scheduled_at <= now()
+		  AND task_name = ANY($1::text[])
+		  %s
+		ORDER BY scheduled_at, id
+		LIMIT $3
+		FOR UPDATE SKIP LOCKED
+	) AS c
+	ORDER BY c.scheduled_at, c.id
+	LIMIT $3
+) AS c
+WHERE t.id = c.id
+RETURNING t.id, t.task_name, t.task_type, t.uniq_hash, t.payload, t.timeout_msecs, t.created_at,
+	t.scheduled_at, t.running_at, t.done_at, t.error_info, t.retries, t.max_retries, t.attempt`
+
 var (
 	claimSQL             = fmt.Sprintf(claimTemplate, claimAnyType, "")
 	claimAfterSQL        = fmt.Sprintf(claimTemplate, claimAnyType, claimAfterCursor)
 	claimOneTypeSQL      = fmt.Sprintf(claimTemplate, claimOneType, "")
 	claimOneTypeAfterSQL = fmt.Sprintf(claimTemplate, claimOneType, claimAfterCursor)
+	claimTypesSQL        = fmt.Sprintf(claimTypesTemplate, "")
+	claimTypesAfterSQL   = fmt.Sprintf(claimTypesTemplate, claimAfterCursor)
 )
 
 // planSQL sets, for the rest of the transaction it is sent in, how
@@ -97,6 +132,12 @@ const fullScanEvery = 250 * time.Millisecond
 // claimCooldown bounds the pause after a claim that filled every free
 // worker; the pause ends as soon as every worker is free again.
 const claimCooldown = time.Millisecond
+
+// claimTypesMax is the most task types a pool may serve and still claim
+// through backie_tasks_type_claim_idx, one scan per type (claimTypesSQL).
+// Each of those scans locks up to a claim's worth of tasks, most of which
+// the claim does not take.
+const claimTypesMax = 8
 
 // claimCursor is the (scheduled_at, id) of the last task claimed.
 type claimCursor struct {
@@ -211,8 +252,11 @@ func (p *WorkerPool) claim(ctx context.Context, n int, after *claimCursor) ([]*T
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claimStatementTimeout)
 	defer cancel()
 	sql, afterSQL := claimSQL, claimAfterSQL
-	if len(p.types) == 1 {
+	switch {
+	case len(p.types) == 1:
 		sql, afterSQL = claimOneTypeSQL, claimOneTypeAfterSQL
+	case len(p.types) > 1 && len(p.types) <= claimTypesMax:
+		sql, afterSQL = claimTypesSQL, claimTypesAfterSQL
 	}
 	args := []any{p.names, p.types, n, timeout}
 	if after != nil {

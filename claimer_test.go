@@ -2,6 +2,8 @@ package backie_test
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -104,4 +106,77 @@ func TestWorkerPoolTypesBehindABacklog(t *testing.T) {
 	for n := range backlog + emails {
 		require.Equal(t, 1, runs.get(n), "runs of task %d", n)
 	}
+}
+
+// TestExactlyOnceAcrossTypedPools runs tasks of three types on pools that
+// serve overlapping sets of them, each through a different claim: two
+// types (one scan per type, locking tasks it may not claim), one type, and
+// more types than the per-type claim takes (the claim of every type,
+// filtering in the heap). Tasks are enqueued while the pools run, behind a
+// backlog of a type no pool serves. Every task runs exactly once, on a pool
+// that serves its type, and the backlog is never claimed.
+func TestExactlyOnceAcrossTypedPools(t *testing.T) {
+	t.Parallel()
+	const (
+		total   = 3000
+		ignored = 300
+	)
+	schema := dbtest.Schema(t)
+	setup := dbtest.PoolFor(t, schema, 2)
+	require.NoError(t, backie.Migrate(context.Background(), setup, backie.MigrateConfig{}))
+
+	many := []backie.TaskType{"a", "b", "c"}
+	for i := len(many); i <= backie.ClaimTypesMaxForTest; i++ {
+		many = append(many, backie.TaskType(fmt.Sprintf("unused%d", i)))
+	}
+	poolTypes := [][]backie.TaskType{{"a", "b"}, {"b", "c"}, {"c", "a", "c"}, {"b"}, many}
+	queues := make([]*backie.PgQueue, len(poolTypes))
+	counts := make([]atomic.Int32, total)
+	var done, wrongPool atomic.Int64
+	env := wpNewEnv(t, setup, func(_ context.Context, q backie.Queue, task *wpTask) error {
+		i := slices.IndexFunc(queues, func(pq *backie.PgQueue) bool { return backie.Queue(pq) == q })
+		if i < 0 || !slices.Contains(poolTypes[i], backie.TaskType(task.Type)) {
+			wrongPool.Add(1)
+		}
+		if task.N >= 0 && task.N < total {
+			counts[task.N].Add(1)
+		}
+		done.Add(1)
+		return nil
+	})
+	backlog := make([]*wpTask, ignored)
+	for i := range backlog {
+		backlog[i] = env.task(total + i)
+		backlog[i].Type = "ignored"
+	}
+	env.create(t, backlog...)
+
+	for i := range queues {
+		reg := backie.NewRegistry()
+		require.NoError(t, backie.Register[*wpTask](reg, "wp_task"))
+		queues[i] = backie.NewPgQueue(dbtest.PoolFor(t, schema, 3), reg)
+		wpStart(t, queues[i], backie.Config{Workers: 8, TaskTypes: poolTypes[i]})
+	}
+	const batch = 250
+	for start := 0; start < total; start += batch {
+		tasks := make([]*wpTask, 0, batch)
+		for n := start; n < start+batch; n++ {
+			task := env.task(n)
+			task.Type = string(many[n%3])
+			tasks = append(tasks, task)
+		}
+		env.create(t, tasks...)
+	}
+
+	require.Eventually(t, func() bool {
+		return done.Load() >= total &&
+			wpCount(t, setup, `SELECT count(*) FROM backie_tasks WHERE task_type <> 'ignored'`) == 0
+	}, 45*time.Second, 20*time.Millisecond, "ran %d of %d tasks", done.Load(), total)
+	for n := range counts {
+		require.Equal(t, int32(1), counts[n].Load(), "runs of task %d", n)
+	}
+	require.Equal(t, int64(total), done.Load())
+	require.Zero(t, wrongPool.Load(), "tasks ran on a pool that does not serve their type")
+	require.Equal(t, int64(ignored), wpCount(t, setup,
+		`SELECT count(*) FROM backie_tasks WHERE task_type = 'ignored' AND attempt = 0 AND running_at IS NULL`))
 }

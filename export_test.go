@@ -7,6 +7,9 @@ var (
 	ClaimAfterSQLForTest     = claimAfterSQL
 	ClaimOneTypeSQLForTest   = claimOneTypeSQL
 	ClaimOneTypeAfterForTest = claimOneTypeAfterSQL
+	ClaimTypesSQLForTest     = claimTypesSQL
+	ClaimTypesAfterForTest   = claimTypesAfterSQL
+	ClaimTypesMaxForTest     = claimTypesMax
 	CompleteDeleteSQLForTest = completeDeleteSQL
 	CompleteUpdateSQLForTest = completeUpdateSQL
 )

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,7 +30,10 @@ type Config struct {
 	// finishes tasks for all of them in batches, on a few connections.
 	Workers int
 	// TaskTypes limits the pool to tasks of these types. Defaults to every
-	// type. Only tasks whose names are registered are ever claimed.
+	// type. Only tasks whose names are registered are ever claimed. A pool
+	// of up to 8 types claims through an index per type, so that due tasks
+	// of other types do not slow its claims; a pool of more types steps
+	// over them.
 	TaskTypes []TaskType
 	// Retention says which finished tasks stay in the table. Defaults to
 	// RemoveFinished.
@@ -171,6 +175,10 @@ func NewWorkerPool(q *PgQueue, cfg Config) (*WorkerPool, error) {
 	for _, t := range cfg.TaskTypes {
 		p.types = append(p.types, string(t))
 	}
+	// Each type once: the claim of a pool serving a few types reads each
+	// type's tasks once.
+	slices.Sort(p.types)
+	p.types = slices.Compact(p.types)
 	p.free.Store(int64(cfg.Workers))
 	return p, nil
 }
