@@ -16,7 +16,7 @@ PG_IMAGE := postgres:16
 # Extra flags for the example, e.g. make example ARGS='-duration 5s'.
 ARGS ?=
 
-.PHONY: all test example db db-stop migrate bench lint vet fmt
+.PHONY: all test example db db-stop migrate bench bench-sql lint vet fmt
 
 all: vet test
 
@@ -50,6 +50,11 @@ migrate:
 
 bench:
 	$(GO) run ./cmd/backie-bench -url "$(DB_URL)" $(ARGS)
+
+# The same claim-and-finish cycle from pgbench clients, with no Go code:
+# what PostgreSQL itself allows for each pool shape (see docs/benchmarks.md).
+bench-sql:
+	DATABASE_URL="$(DB_URL)" bench/pgbench/run.sh $(ARGS)
 
 vet:
 	$(GO) vet ./...
