@@ -5,33 +5,55 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 )
 
-// claimSQL marks up to $3 Ready tasks Running and returns them, in one
-// statement: the inner SELECT … FOR UPDATE SKIP LOCKED takes rows no other
-// transaction holds, so no task is handed to two workers, across goroutines
-// and processes. attempt is bumped so that finishing writes can tell this
-// attempt from a later one. $4, when not null, is the pool's TaskTimeout.
-// The first %s is the unfinished-and-type condition, the second the cursor
-// condition.
+// claimTemplate marks up to $3 Ready tasks Running and returns them, in one
+// statement: the %s picks them with SELECT … FOR UPDATE SKIP LOCKED, which
+// takes rows no other transaction holds, so no task is handed to two
+// workers, across goroutines and processes. attempt is bumped so that
+// finishing writes can tell this attempt from a later one. $4, when not
+// null, is the pool's TaskTimeout.
 const claimTemplate = `UPDATE backie_tasks AS t
 SET running_at = now(), attempt = t.attempt + 1, timeout_msecs = COALESCE($4::bigint, t.timeout_msecs)
 FROM (
-	SELECT id FROM backie_tasks
+%s
+) AS c
+WHERE t.id = c.id
+RETURNING t.id, t.task_name, t.task_type, t.uniq_hash, t.payload, t.timeout_msecs, t.created_at,
+	t.scheduled_at, t.running_at, t.done_at, t.error_info, t.retries, t.max_retries, t.attempt`
+
+// claimScanTemplate locks up to $3 Ready tasks in claim order, oldest
+// scheduled_at first. The first %s is the columns, the second the
+// unfinished-and-type condition, the third the cursor condition.
+const claimScanTemplate = `	SELECT %s FROM backie_tasks
 	WHERE %s
 	  AND running_at IS NULL AND scheduled_at <= now()
 	  AND task_name = ANY($1::text[])
 	  %s
 	ORDER BY scheduled_at, id
 	LIMIT $3
-	FOR UPDATE SKIP LOCKED
-) AS c
-WHERE t.id = c.id
-RETURNING t.id, t.task_name, t.task_type, t.uniq_hash, t.payload, t.timeout_msecs, t.created_at,
-	t.scheduled_at, t.running_at, t.done_at, t.error_info, t.retries, t.max_retries, t.attempt`
+	FOR UPDATE SKIP LOCKED`
+
+// claimTypesTemplate picks the tasks of a pool that serves a few task types
+// ($2, no duplicates). One index scan cannot return several types' tasks
+// in claim order, so each type is read through backie_tasks_type_claim_idx
+// on its own (the %s, a claimScanTemplate as in claimOneType), and the
+// oldest $3 of what those scans lock are claimed. Each scan must lock up to
+// $3 tasks, since the oldest $3 due tasks may all be of one type; the locks
+// on tasks not claimed end with the statement's transaction, a few
+// milliseconds later. Walking backie_tasks_claim_idx and filtering types in
+// the heap instead would step over every due task of the types the pool
+// does not serve, on every claim that starts from the head of the queue.
+const claimTypesTemplate = `	SELECT c.id FROM unnest($2::text[]) AS ty(task_type)
+	CROSS JOIN LATERAL (
+	%s
+	) AS c
+	ORDER BY c.scheduled_at, c.id
+	LIMIT $3`
 
 const (
 	// claimAnyType: $2 is the pool's types, or null for every type. The
@@ -50,47 +72,30 @@ const (
 	// claim index until VACUUM runs; under a backlog a scan from the start
 	// would step over all of them on every claim.
 	claimAfterCursor = `AND (scheduled_at, id) > ($5::timestamptz, $6::uuid)`
+	// claimTypeOfRow: the type of the row of unnest($2) the scan is for.
+	claimTypeOfRow = `num_nulls(done_at) = 1 AND task_type = ty.task_type`
 )
-
-// claimTypesTemplate is the claim of a pool that serves a few task types
-// ($2, no duplicates). One index scan cannot return several types' tasks
-// in claim order, so each type is read through backie_tasks_type_claim_idx
-// on its own (as in claimOneType), and the oldest $3 of what those scans
-// lock are claimed. Each scan must lock up to $3 tasks, since the oldest $3
-// due tasks may all be of one type; the locks on tasks not claimed end with
-// the statement's transaction, a few milliseconds later. Walking
-// backie_tasks_claim_idx and filtering types in the heap instead would step
-// over every due task of the types the pool does not serve, on every claim
-// that starts from the head of the queue. The %s is the cursor condition.
-const claimTypesTemplate = `UPDATE backie_tasks AS t
-SET running_at = now(), attempt = t.attempt + 1, timeout_msecs = COALESCE($4::bigint, t.timeout_msecs)
-FROM (
-	SELECT c.id FROM unnest($2::text[]) AS ty(task_type)
-	CROSS JOIN LATERAL (
-		SELECT id, scheduled_at FROM backie_tasks
-		WHERE num_nulls(done_at) = 1 AND task_type = ty.task_type
-		  AND running_at IS NULL AND scheduled_at <= now()
-		  AND task_name = ANY($1::text[])
-		  %s
-		ORDER BY scheduled_at, id
-		LIMIT $3
-		FOR UPDATE SKIP LOCKED
-	) AS c
-	ORDER BY c.scheduled_at, c.id
-	LIMIT $3
-) AS c
-WHERE t.id = c.id
-RETURNING t.id, t.task_name, t.task_type, t.uniq_hash, t.payload, t.timeout_msecs, t.created_at,
-	t.scheduled_at, t.running_at, t.done_at, t.error_info, t.retries, t.max_retries, t.attempt`
 
 var (
-	claimSQL             = fmt.Sprintf(claimTemplate, claimAnyType, "")
-	claimAfterSQL        = fmt.Sprintf(claimTemplate, claimAnyType, claimAfterCursor)
-	claimOneTypeSQL      = fmt.Sprintf(claimTemplate, claimOneType, "")
-	claimOneTypeAfterSQL = fmt.Sprintf(claimTemplate, claimOneType, claimAfterCursor)
-	claimTypesSQL        = fmt.Sprintf(claimTypesTemplate, "")
-	claimTypesAfterSQL   = fmt.Sprintf(claimTypesTemplate, claimAfterCursor)
+	claimSQL             = claimStatement(claimAnyType, "")
+	claimAfterSQL        = claimStatement(claimAnyType, claimAfterCursor)
+	claimOneTypeSQL      = claimStatement(claimOneType, "")
+	claimOneTypeAfterSQL = claimStatement(claimOneType, claimAfterCursor)
+	claimTypesSQL        = claimTypesStatement("")
+	claimTypesAfterSQL   = claimTypesStatement(claimAfterCursor)
 )
+
+// claimStatement is a claim that walks one index with condition cond.
+func claimStatement(cond, cursor string) string {
+	return fmt.Sprintf(claimTemplate, fmt.Sprintf(claimScanTemplate, "id", cond, cursor))
+}
+
+// claimTypesStatement is the claim of a pool of a few types.
+func claimTypesStatement(cursor string) string {
+	scan := fmt.Sprintf(claimScanTemplate, "id, scheduled_at", claimTypeOfRow, cursor)
+	scan = strings.ReplaceAll(scan, "\n", "\n\t") // one level deeper
+	return fmt.Sprintf(claimTemplate, fmt.Sprintf(claimTypesTemplate, scan))
+}
 
 // planSQL sets, for the rest of the transaction it is sent in, how
 // Postgres plans the claim and the finishing writes. It goes first in the
