@@ -45,7 +45,10 @@ const claimScanTemplate = `	SELECT %s FROM backie_tasks
 // oldest $3 of what those scans lock are claimed. Each scan must lock up to
 // $3 tasks, since the oldest $3 due tasks may all be of one type; the locks
 // on tasks not claimed end with the statement's transaction, a few
-// milliseconds later. Walking backie_tasks_claim_idx and filtering types in
+// milliseconds later. Such a claim took every worker it had, so this pool
+// claims again as soon as a worker is free; another pool whose claim
+// skipped those tasks while they were locked finds them at its next claim,
+// wake-up or poll. Walking backie_tasks_claim_idx and filtering types in
 // the heap instead would step over every due task of the types the pool
 // does not serve, on every claim that starts from the head of the queue.
 const claimTypesTemplate = `	SELECT c.id FROM unnest($2::text[]) AS ty(task_type)
