@@ -153,7 +153,7 @@ func TestExactlyOnceAcrossTypedPools(t *testing.T) {
 
 	for i := range queues {
 		reg := backie.NewRegistry()
-		require.NoError(t, backie.Register[*wpTask](reg, "wp_task"))
+		require.NoError(t, wpRegister(reg, env.hook))
 		queues[i] = backie.NewPgQueue(dbtest.PoolFor(t, schema, 3), reg)
 		wpStart(t, queues[i], backie.Config{Workers: 8, TaskTypes: poolTypes[i]})
 	}

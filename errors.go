@@ -6,84 +6,115 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/puddle/v2"
 )
 
 // Sentinel errors. Every error Backie returns for one of these conditions
 // wraps the sentinel, so callers test with errors.Is. Calls that fail with
-// one of them leave the table unchanged.
+// one of them leave the table unchanged. The sentinels' own texts carry no
+// "backie: " prefix: the error returned to the caller has it once, at its
+// outermost wrap.
 var (
 	// ErrNilTask is returned when a nil Task is enqueued.
-	ErrNilTask = errors.New("backie: nil task")
+	ErrNilTask = errors.New("nil task")
 
 	// ErrTaskNotRegistered is returned when a task's Go type (on enqueue) or
 	// a stored task name (on run) is not registered in the Registry.
-	ErrTaskNotRegistered = errors.New("backie: task type not registered")
+	ErrTaskNotRegistered = errors.New("task type not registered")
 
 	// ErrTaskAlreadyRegistered is returned by Register when the name, or the
 	// Go type, is already registered.
-	ErrTaskAlreadyRegistered = errors.New("backie: task already registered")
+	ErrTaskAlreadyRegistered = errors.New("task already registered")
 
-	// ErrInvalidTaskName is returned by Register for an empty or overlong name.
-	ErrInvalidTaskName = errors.New("backie: invalid task name")
+	// ErrInvalidTaskName is returned by Register for a name that is empty,
+	// longer than MaxTaskNameLen bytes, not UTF-8, or holds a NUL byte.
+	ErrInvalidTaskName = errors.New("invalid task name")
+
+	// ErrInvalidTaskType is returned when a task's TaskType, or a type in
+	// Config.TaskTypes, is longer than MaxTaskTypeLen bytes, not UTF-8, or
+	// holds a NUL byte.
+	ErrInvalidTaskType = errors.New("invalid task type")
+
+	// ErrInvalidTask is returned by Register for a Go type that cannot be a
+	// task: an interface, or a struct whose fields JSON does not encode.
+	ErrInvalidTask = errors.New("invalid task")
 
 	// ErrEncodePayload is returned when a task cannot be encoded as JSON.
-	ErrEncodePayload = errors.New("backie: cannot encode task payload")
+	ErrEncodePayload = errors.New("cannot encode task payload")
 
 	// ErrDecodePayload is the error stored on a task whose payload in the
-	// table no longer decodes into its registered Go type. The worker that
-	// met it goes on with other tasks.
-	ErrDecodePayload = errors.New("backie: cannot decode task payload")
+	// table no longer decodes into its registered Go type. The task fails
+	// at once; the worker that met it goes on with other tasks.
+	ErrDecodePayload = errors.New("cannot decode task payload")
 
-	// ErrInvalidUniqHash is returned when a task's TaskHash is longer than
-	// MaxTaskHashLen bytes.
-	ErrInvalidUniqHash = errors.New("backie: invalid uniq hash")
+	// ErrInvalidUniqHash is returned when a task's Uniq fails, or returns a
+	// hash longer than MaxTaskHashLen bytes or holding a NUL byte.
+	ErrInvalidUniqHash = errors.New("invalid uniq hash")
 
-	// ErrMissingTable is returned when backie_tasks does not exist in the
-	// connection's search_path: the migrations have not been run (see Migrate).
-	ErrMissingTable = errors.New("backie: table backie_tasks is missing (run the migrations)")
+	// ErrMissingTable is returned when one of Backie's tables does not exist
+	// in the connection's search_path: the migrations have not been run
+	// (see Migrate).
+	ErrMissingTable = errors.New("table is missing (run the migrations)")
+
+	// ErrMissingSchema is returned by Migrate when the pool's search_path
+	// names no schema that exists: create the schema, or set
+	// MigrateConfig.Schema, which Migrate creates.
+	ErrMissingSchema = errors.New("schema is missing")
 
 	// ErrPoolClosed is returned when the caller's *pgxpool.Pool is closed.
-	ErrPoolClosed = errors.New("backie: database pool is closed")
+	ErrPoolClosed = errors.New("database pool is closed")
 
 	// ErrInvalidConfig is returned for a configuration that cannot work
-	// (a nil pool, negative counts, a nil registry...).
-	ErrInvalidConfig = errors.New("backie: invalid configuration")
+	// (a nil pool, negative counts, a nil or empty registry...).
+	ErrInvalidConfig = errors.New("invalid configuration")
 
 	// ErrNotFound is returned when no task has the given id.
-	ErrNotFound = errors.New("backie: task not found")
+	ErrNotFound = errors.New("task not found")
 
 	// ErrTaskTimeout is the error stored on a task that ran longer than its
 	// timeout, or whose worker was lost and whose task was taken back.
-	ErrTaskTimeout = errors.New("backie: task timed out")
+	ErrTaskTimeout = errors.New("task timed out")
 
 	// ErrTaskPanicked is the error stored on a task whose Run panicked.
-	ErrTaskPanicked = errors.New("backie: task panicked")
+	ErrTaskPanicked = errors.New("task panicked")
 
 	// ErrPoolStarted is returned by WorkerPool.Start when called twice.
-	ErrPoolStarted = errors.New("backie: worker pool already started")
+	ErrPoolStarted = errors.New("worker pool already started")
 
 	// ErrPoolStopped is returned by WorkerPool.Start after the pool stopped.
-	ErrPoolStopped = errors.New("backie: worker pool stopped")
+	ErrPoolStopped = errors.New("worker pool stopped")
 )
 
-// interpretError turns driver errors into Backie's errors. It is the one
-// place where pgx and Postgres errors are mapped; op names the operation.
-func interpretError(op string, err error) error {
+// opError is how an error leaves the package: "backie: op: …", with driver
+// errors turned into Backie's sentinels. It is the one place where pgx and
+// PostgreSQL errors are mapped. Errors made inside the package carry no
+// prefix; each exported entry point wraps its error with opError once.
+func opError(op string, err error) error {
 	if err == nil {
 		return nil
 	}
 	var pgErr *pgconn.PgError
-	switch {
-	case errors.As(err, &pgErr) && pgErr.Code == "42P01" && strings.Contains(pgErr.Message, "backie_tasks"):
-		return fmt.Errorf("%s: %w: %w", op, ErrMissingTable, err)
-	case errors.As(err, &pgErr) && pgErr.Code == "22P05": // jsonb refuses \u0000 in a payload's strings
-		return fmt.Errorf("%s: %w: %w", op, ErrEncodePayload, err)
-	case errors.Is(err, puddle.ErrClosedPool):
-		return fmt.Errorf("%s: %w", op, ErrPoolClosed)
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("%s: %w", op, err)
+	if errors.As(err, &pgErr) {
+		switch {
+		case pgErr.Code == pgerrcode.UndefinedTable && strings.Contains(pgErr.Message, "backie_"):
+			return fmt.Errorf("backie: %s: %w: %w", op, ErrMissingTable, err)
+		case pgErr.Code == pgerrcode.UntranslatableCharacter: // jsonb refuses \u0000 in a payload's strings
+			return fmt.Errorf("backie: %s: %w: %w", op, ErrEncodePayload, err)
+		}
 	}
-	return fmt.Errorf("%s: %w", op, err)
+	if errors.Is(err, puddle.ErrClosedPool) {
+		return fmt.Errorf("backie: %s: %w", op, ErrPoolClosed)
+	}
+	return fmt.Errorf("backie: %s: %w", op, err)
 }
+
+// isCanceled reports whether err comes from a cancelled or expired context.
+func isCanceled(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// isNoRows reports whether err says a query returned no row.
+func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

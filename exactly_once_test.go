@@ -52,7 +52,7 @@ func TestExactlyOnceAcrossPools(t *testing.T) {
 	// Each pool has its own pgxpool, registry and PgQueue.
 	for i := range queues {
 		reg := backie.NewRegistry()
-		require.NoError(t, backie.Register[*wpTask](reg, "wp_task"))
+		require.NoError(t, wpRegister(reg, env.hook))
 		queues[i] = backie.NewPgQueue(dbtest.PoolFor(t, schema, 4), reg)
 	}
 	for _, q := range queues {

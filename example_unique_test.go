@@ -16,7 +16,7 @@ type RebuildSitemap struct {
 }
 
 // Uniq hashes the payload, so tasks for the same site share a hash.
-func (t *RebuildSitemap) Uniq() backie.TaskHash { return backie.HashOf(t) }
+func (t *RebuildSitemap) Uniq() (backie.TaskHash, error) { return backie.HashOf(t) }
 
 func (t *RebuildSitemap) Run(ctx context.Context, q backie.Queue) error { return nil }
 

@@ -64,7 +64,9 @@ func TestQueryExecModes(t *testing.T) {
 				})
 			}
 			wg.Wait()
-			require.NoError(t, backie.Register[*wpUniqueTask](env.reg, "wp_unique"))
+			require.NoError(t, backie.RegisterFunc(env.reg, "wp_unique", func() *wpUniqueTask {
+				return &wpUniqueTask{wpTask: wpTask{hook: env.hook}}
+			}))
 			unique := &wpUniqueTask{wpTask: *env.task(batch + single)}
 			first, err := env.q.CreateTask(ctx, unique)
 			require.NoError(t, err)
@@ -101,4 +103,4 @@ func TestQueryExecModes(t *testing.T) {
 // wpUniqueTask is a wpTask that is unique by its payload.
 type wpUniqueTask struct{ wpTask }
 
-func (t *wpUniqueTask) Uniq() backie.TaskHash { return backie.HashOf(t.wpTask) }
+func (t *wpUniqueTask) Uniq() (backie.TaskHash, error) { return backie.HashOf(t.wpTask) }

@@ -2,14 +2,14 @@ package backie
 
 // SQL the external tests check the plans of.
 var (
-	PlanSQLForTest           = planSQL
-	ClaimSQLForTest          = claimSQL
-	ClaimAfterSQLForTest     = claimAfterSQL
-	ClaimOneTypeSQLForTest   = claimOneTypeSQL
-	ClaimOneTypeAfterForTest = claimOneTypeAfterSQL
-	ClaimTypesSQLForTest     = claimTypesSQL
-	ClaimTypesAfterForTest   = claimTypesAfterSQL
+	PlanSQLForTest           = sqlPlanSettings
+	ClaimSQLForTest          = claimSQL[claimShapeAnyType][0]
+	ClaimAfterSQLForTest     = claimSQL[claimShapeAnyType][1]
+	ClaimOneTypeSQLForTest   = claimSQL[claimShapeOneType][0]
+	ClaimOneTypeAfterForTest = claimSQL[claimShapeOneType][1]
+	ClaimTypesSQLForTest     = claimSQL[claimShapeEachType][0]
+	ClaimTypesAfterForTest   = claimSQL[claimShapeEachType][1]
 	ClaimTypesMaxForTest     = claimTypesMax
-	CompleteDeleteSQLForTest = completeDeleteSQL
-	CompleteUpdateSQLForTest = completeUpdateSQL
+	CompleteDeleteSQLForTest = sqlFinishDelete
+	CompleteUpdateSQLForTest = sqlFinishUpdate
 )

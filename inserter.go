@@ -78,7 +78,7 @@ func (n *inserter) insert(ctx context.Context, pool *pgxpool.Pool, a insertArgs)
 	if i := slices.Index(n.waiting, call); i >= 0 {
 		n.waiting = slices.Delete(n.waiting, i, i+1)
 		n.mu.Unlock()
-		return nil, interpretError("backie: create task", ctx.Err())
+		return nil, ctx.Err()
 	}
 	n.mu.Unlock()
 	select {

@@ -44,6 +44,11 @@ const MigrationsTableDefault = "backie_schema_migrations"
 // processes may call it at start-up. It is a no-op when the schema is up to
 // date. Cancelling ctx abandons the wait for the lock and the migration in
 // progress (golang-migrate's graceful stop).
+//
+// Without MigrateConfig.Schema, the tables go to the first schema of the
+// pool's search_path that exists; when none does, Migrate fails with
+// ErrMissingSchema. A database that cannot be reached fails with the
+// connection's error, before anything else is tried.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, cfg MigrateConfig) error {
 	if pool == nil {
 		return fmt.Errorf("backie: migrate: %w: nil pool", ErrInvalidConfig)
@@ -54,13 +59,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, cfg MigrateConfig) error {
 	if cfg.MigrationsTable == "" {
 		cfg.MigrationsTable = MigrationsTableDefault
 	}
-	if cfg.Schema != "" {
-		if _, err := pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{cfg.Schema}.Sanitize()); err != nil {
-			return interpretError("backie: migrate: create schema", err)
-		}
-	}
-
-	if err := waitMigrateLock(ctx, pool, cfg); err != nil {
+	if err := prepareMigrate(ctx, pool, cfg); err != nil {
 		return err
 	}
 
@@ -80,7 +79,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, cfg MigrateConfig) error {
 		SchemaName:      cfg.Schema,
 	})
 	if err != nil {
-		return interpretError("backie: migrate", err)
+		return opError("migrate", err)
 	}
 	m, err := migrate.NewWithInstance("iofs", srcDriver, "pgx5", dbDriver)
 	if err != nil {
@@ -107,7 +106,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, cfg MigrateConfig) error {
 		err = ctx.Err()
 	}
 	if err != nil {
-		return interpretError("backie: migrate", err)
+		return opError("migrate", err)
 	}
 	return nil
 }
@@ -144,43 +143,64 @@ func (s *schemaSource) ReadDown(version uint) (io.ReadCloser, string, error) {
 	return s.wrap(r, id, err)
 }
 
-// waitMigrateLock waits, as long as ctx allows, until golang-migrate's
-// advisory lock for cfg is free. golang-migrate's pgx driver waits for that
-// lock with context.Background(), so without this a holder that is stuck
-// would make Migrate hang whatever ctx says. The lock is taken and released
-// at once: golang-migrate takes it for real right after.
-func waitMigrateLock(ctx context.Context, pool *pgxpool.Pool, cfg MigrateConfig) error {
+// prepareMigrate connects, makes sure there is a schema to migrate
+// (creating MigrateConfig.Schema when it is set), and waits, as long as ctx
+// allows, until golang-migrate's advisory lock for cfg is free.
+// golang-migrate's pgx driver waits for that lock with
+// context.Background(), so without this a holder that is stuck would make
+// Migrate hang whatever ctx says. The lock is taken and released at once:
+// golang-migrate takes it for real right after.
+func prepareMigrate(ctx context.Context, pool *pgxpool.Pool, cfg MigrateConfig) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
-		return interpretError("backie: migrate: wait for lock", err)
+		return opError("migrate: connect", err)
 	}
 	defer conn.Release()
-	var dbName, schema string
-	if err := conn.QueryRow(ctx, `SELECT current_database(), coalesce(current_schema(), '')`).Scan(&dbName, &schema); err != nil {
-		return interpretError("backie: migrate: wait for lock", err)
+	if cfg.Schema != "" {
+		if _, err := conn.Exec(ctx, sqlCreateSchema(cfg.Schema)); err != nil {
+			return opError("migrate: create schema", err)
+		}
+	}
+	var (
+		dbName string
+		schema *string
+	)
+	if err := conn.QueryRow(ctx, sqlMigrateLockKey).Scan(&dbName, &schema); err != nil {
+		return opError("migrate", err)
 	}
 	if cfg.Schema != "" {
-		schema = cfg.Schema
+		schema = &cfg.Schema
 	}
-	aid, err := database.GenerateAdvisoryLockId(dbName, schema, cfg.MigrationsTable) // as golang-migrate's pgx driver
+	if schema == nil {
+		var path string
+		if err := conn.QueryRow(ctx, sqlSearchPath).Scan(&path); err != nil {
+			return opError("migrate", err)
+		}
+		return fmt.Errorf("backie: migrate: %w: the search_path (%s) names no schema that exists: create the schema, or set MigrateConfig.Schema, which Migrate creates",
+			ErrMissingSchema, path)
+	}
+	aid, err := database.GenerateAdvisoryLockId(dbName, *schema, cfg.MigrationsTable) // as golang-migrate's pgx driver
 	if err != nil {
-		return fmt.Errorf("backie: migrate: wait for lock: %w", err)
+		return fmt.Errorf("backie: migrate: lock id: %w", err)
 	}
 	id, err := strconv.ParseInt(aid, 10, 64)
 	if err != nil {
-		return fmt.Errorf("backie: migrate: wait for lock: %w", err)
+		return fmt.Errorf("backie: migrate: lock id: %w", err)
 	}
 	// A cancelled wait closes the connection, which ends the session and
 	// with it any lock granted meanwhile.
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, id); err != nil {
-		return interpretError("backie: migrate: wait for lock", err)
+	if _, err := conn.Exec(ctx, sqlAdvisoryLock, id); err != nil {
+		return opError("migrate: wait for lock", err)
 	}
-	unlockCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	unlockCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), migrateUnlockTimeout)
 	defer cancel()
-	if _, err := conn.Exec(unlockCtx, `SELECT pg_advisory_unlock($1)`, id); err != nil {
+	if _, err := conn.Exec(unlockCtx, sqlAdvisoryUnlock, id); err != nil {
 		// Never hand the pool a session that may still hold the lock.
 		_ = conn.Hijack().Close(unlockCtx)
-		return interpretError("backie: migrate: release lock", err)
+		return opError("migrate: release lock", err)
 	}
 	return nil
 }
+
+// migrateUnlockTimeout bounds the release of the advisory lock.
+const migrateUnlockTimeout = 10 * time.Second

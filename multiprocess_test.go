@@ -38,7 +38,8 @@ func TestHelperProcessWorkerPool(t *testing.T) {
 	}
 	db := dbtest.PoolFor(t, schema, 6)
 	pid := os.Getpid()
-	wpHooks.Store(key, wpHook(func(ctx context.Context, _ backie.Queue, _ *wpTask) error {
+	reg := backie.NewRegistry()
+	require.NoError(t, wpRegister(reg, func(ctx context.Context, _ backie.Queue, _ *wpTask) error {
 		rec, ok := backie.RecordFromContext(ctx)
 		if !ok {
 			return fmt.Errorf("no record in context")
@@ -46,9 +47,6 @@ func TestHelperProcessWorkerPool(t *testing.T) {
 		_, err := db.Exec(ctx, `INSERT INTO executions (task_id, pid, attempt) VALUES ($1, $2, $3)`, rec.ID, pid, rec.Attempt)
 		return err
 	}))
-	t.Cleanup(func() { wpHooks.Delete(key) })
-	reg := backie.NewRegistry()
-	require.NoError(t, backie.Register[*wpTask](reg, "wp_task"))
 
 	stdinClosed := make(chan struct{})
 	go func() {

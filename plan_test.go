@@ -43,7 +43,7 @@ var planCases = []planCase{
 	{"finish: delete", backie.CompleteDeleteSQLForTest,
 		`('{00000000-0000-7000-8000-000000000001}', '{1}')`, "backie_tasks_pkey", false},
 	{"finish: update", backie.CompleteUpdateSQLForTest,
-		`('{00000000-0000-7000-8000-000000000001}', '{1}', '{3}', '{null}', '{1000}')`, "backie_tasks_pkey", false},
+		`('{00000000-0000-7000-8000-000000000001}', '{1}', '{false}', '{false}', '{null}', '{1}', '{1000}')`, "backie_tasks_pkey", false},
 }
 
 // planOf returns the plan Postgres makes for c under the pool's plan

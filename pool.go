@@ -6,20 +6,24 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Defaults of Config.
 const (
-	WorkersDefault        = 10
-	PollIntervalDefault   = time.Second
-	ShutdownGraceDefault  = 10 * time.Second
-	RescueIntervalDefault = 30 * time.Second
-	RescueMarginDefault   = 30 * time.Second
-	FinishTimeoutDefault  = 10 * time.Second
+	WorkersDefault           = 10
+	PollIntervalDefault      = time.Second
+	ShutdownGraceDefault     = 10 * time.Second
+	RescueIntervalDefault    = 30 * time.Second
+	RescueMarginDefault      = 30 * time.Second
+	FinishTimeoutDefault     = 10 * time.Second
+	HeartbeatIntervalDefault = 2 * time.Second
+	HeartbeatTimeoutDefault  = 10 * time.Second
 )
 
 // Config configures a WorkerPool. Its zero value is valid: ten workers
@@ -38,14 +42,17 @@ type Config struct {
 	// Retention says which finished tasks stay in the table. Defaults to
 	// RemoveFinished.
 	Retention RetentionMode
-	// PollInterval is how often the pool looks for due tasks when it has
-	// not been notified of any (tasks scheduled for later, retries, or when
-	// notifications are off). Defaults to PollIntervalDefault (1s).
+	// PollInterval is how often the pool looks for due tasks when nothing
+	// told it of one: tasks scheduled for later and retries are otherwise
+	// found by a notification, or by the pool's own look ahead when it runs
+	// out of due tasks, and with notifications off only by polling.
+	// Defaults to PollIntervalDefault (1s).
 	PollInterval time.Duration
 	// DisableNotifications turns off LISTEN/NOTIFY, which otherwise wakes
-	// the pool within a millisecond of a new task. Turn it off behind
-	// PgBouncer in transaction pooling mode, where LISTEN does not work;
-	// the pool then finds tasks by polling. Defaults to false.
+	// the pool within a millisecond of a new task, or when a new task
+	// scheduled for later is due. Turn it off behind PgBouncer in
+	// transaction pooling mode, where LISTEN does not work; the pool then
+	// finds tasks by polling. Defaults to false.
 	DisableNotifications bool
 	// ShutdownGrace bounds the graceful stop that begins when the context
 	// given to Start is cancelled: running tasks get this long to finish
@@ -66,6 +73,15 @@ type Config struct {
 	// stop; while the pool runs, failed writes are retried until they
 	// succeed. Defaults to FinishTimeoutDefault (10s).
 	FinishTimeout time.Duration
+	// HeartbeatInterval is how often the pool renews its entry in
+	// backie_processes and takes part in the election of the leader.
+	// Defaults to HeartbeatIntervalDefault (2s).
+	HeartbeatInterval time.Duration
+	// HeartbeatTimeout is how long a pool may go without renewing its entry
+	// before the other pools count it as dead, and how long a leader holds
+	// the leadership without renewing it. It must be longer than
+	// HeartbeatInterval. Defaults to HeartbeatTimeoutDefault (10s).
+	HeartbeatTimeout time.Duration
 	// Logger receives the pool's logs. Defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -73,19 +89,20 @@ type Config struct {
 // withDefaults validates c and fills in its defaults.
 func (c Config) withDefaults() (Config, error) {
 	bad := func(format string, args ...any) (Config, error) {
-		return c, fmt.Errorf("backie: worker pool: %w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
+		return c, fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
 	}
 	switch {
 	case c.Workers < 0:
 		return bad("Workers is %d, want >= 0", c.Workers)
 	case !c.Retention.valid():
 		return bad("unknown Retention %v", c.Retention)
-	case c.PollInterval < 0, c.ShutdownGrace < 0, c.TaskTimeout < 0, c.RescueInterval < 0, c.RescueMargin < 0, c.FinishTimeout < 0:
+	case c.PollInterval < 0, c.ShutdownGrace < 0, c.TaskTimeout < 0, c.RescueInterval < 0, c.RescueMargin < 0,
+		c.FinishTimeout < 0, c.HeartbeatInterval < 0, c.HeartbeatTimeout < 0:
 		return bad("durations must not be negative")
 	}
 	for _, t := range c.TaskTypes {
-		if t == "" {
-			return bad("empty task type in TaskTypes")
+		if err := validTaskType(t); err != nil {
+			return c, fmt.Errorf("%w: TaskTypes: %q: %w", ErrInvalidConfig, t, err)
 		}
 	}
 	setDefault(&c.Workers, WorkersDefault)
@@ -94,6 +111,11 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.RescueInterval, RescueIntervalDefault)
 	setDefault(&c.RescueMargin, RescueMarginDefault)
 	setDefault(&c.FinishTimeout, FinishTimeoutDefault)
+	setDefault(&c.HeartbeatInterval, HeartbeatIntervalDefault)
+	setDefault(&c.HeartbeatTimeout, HeartbeatTimeoutDefault)
+	if c.HeartbeatTimeout <= c.HeartbeatInterval {
+		return bad("HeartbeatTimeout (%v) must be longer than HeartbeatInterval (%v)", c.HeartbeatTimeout, c.HeartbeatInterval)
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -120,21 +142,24 @@ var errHardStop = errors.New("backie: worker pool hard stop")
 // errSoftStop is the cause of the end of claiming.
 var errSoftStop = errors.New("backie: worker pool stopping")
 
+// resultsPerWorker sizes the completer's input: workers and the rescuer
+// rarely wait for it to take a result.
+const resultsPerWorker = 2
+
 // WorkerPool runs tasks from a PgQueue on a fixed number of goroutine
 // workers. Many pools, in many processes, can share one table: a task is
 // never handed to two workers at once.
+//
+// Start wires its parts, each a goroutine (or several) of its own: the
+// claimer claims tasks for free workers, the workers run them, the
+// completer writes how they ended, the listener wakes the claimer on
+// notifications, the rescuer takes back tasks of lost workers, and the
+// pool's process entry heartbeats and, when elected, leads maintenance.
 type WorkerPool struct {
 	q     *PgQueue
 	cfg   Config
 	log   *slog.Logger
-	names []string
 	types []string // nil: every type
-
-	free      atomic.Int64  // workers without a task
-	slotFreed chan struct{} // a worker became free (capacity 1)
-	wake      chan struct{} // a task may be due: notification (capacity 1)
-	jobs      chan *TaskRecord
-	results   chan result
 
 	mu          sync.Mutex
 	state       poolState
@@ -153,25 +178,20 @@ const (
 )
 
 // NewWorkerPool returns a pool that runs the tasks of q's registry. It
-// returns an error wrapping ErrInvalidConfig if cfg or q cannot work.
+// returns an error wrapping ErrInvalidConfig if cfg or q cannot work,
+// including when q's registry is empty.
 func NewWorkerPool(q *PgQueue, cfg Config) (*WorkerPool, error) {
 	if q == nil || q.pool == nil || q.reg == nil {
-		return nil, fmt.Errorf("backie: worker pool: %w: needs a PgQueue made by NewPgQueue", ErrInvalidConfig)
+		return nil, fmt.Errorf("backie: new worker pool: %w: needs a PgQueue made by NewPgQueue", ErrInvalidConfig)
+	}
+	if q.reg.Len() == 0 {
+		return nil, fmt.Errorf("backie: new worker pool: %w: the registry is empty: register the tasks before creating the pool", ErrInvalidConfig)
 	}
 	cfg, err := cfg.withDefaults()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("backie: new worker pool: %w", err)
 	}
-	p := &WorkerPool{
-		q:         q,
-		cfg:       cfg,
-		log:       cfg.Logger.With("component", "backie"),
-		slotFreed: make(chan struct{}, 1),
-		wake:      make(chan struct{}, 1),
-		jobs:      make(chan *TaskRecord, cfg.Workers),
-		results:   make(chan result, 2*cfg.Workers),
-		done:      make(chan struct{}),
-	}
+	p := &WorkerPool{q: q, cfg: cfg, log: cfg.Logger.With("component", "backie"), done: make(chan struct{})}
 	for _, t := range cfg.TaskTypes {
 		p.types = append(p.types, string(t))
 	}
@@ -179,65 +199,83 @@ func NewWorkerPool(q *PgQueue, cfg Config) (*WorkerPool, error) {
 	// type's tasks once.
 	slices.Sort(p.types)
 	p.types = slices.Compact(p.types)
-	p.free.Store(int64(cfg.Workers))
 	return p, nil
 }
 
 // Config returns the pool's configuration with its defaults filled in.
 func (p *WorkerPool) Config() Config { return p.cfg }
 
-// Start checks that the table exists and starts the workers, then returns.
+// Start checks that the tables exist and starts the workers, then returns.
 // Cancelling ctx begins a graceful stop bounded by Config.ShutdownGrace
 // (see Shutdown); Wait or Done tell when it is complete. Values of ctx
-// reach the tasks' contexts. Start fails with ErrPoolStarted on a second
-// call, ErrPoolStopped after a stop, ErrMissingTable before migrations,
-// ErrTaskNotRegistered when the registry is empty.
+// reach the tasks' contexts. The names the pool claims are those registered
+// when Start is called. Start fails with ErrPoolStarted on a second call,
+// ErrPoolStopped after a stop, ErrMissingTable before the migrations.
 func (p *WorkerPool) Start(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch p.state {
 	case poolRunning:
-		return ErrPoolStarted
+		return fmt.Errorf("backie: start worker pool: %w", ErrPoolStarted)
 	case poolStopping, poolStopped:
-		return ErrPoolStopped
+		return fmt.Errorf("backie: start worker pool: %w", ErrPoolStopped)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("backie: start worker pool: %w", err)
 	}
-	p.names = p.q.reg.Names()
-	if len(p.names) == 0 {
-		return fmt.Errorf("backie: start worker pool: %w: the registry is empty", ErrTaskNotRegistered)
+	if _, err := p.q.pool.Exec(ctx, sqlCheckTables); err != nil {
+		return opError("start worker pool", err)
 	}
-	if _, err := p.q.pool.Exec(ctx, `SELECT 1 FROM backie_tasks LIMIT 0`); err != nil {
-		return interpretError("backie: start worker pool", err)
-	}
+	names := p.q.reg.Names()
+	db, log := p.q.pool, p.log
 
 	base := context.WithoutCancel(ctx)
 	claimCtx, claimCancel := context.WithCancelCause(base)
 	workCtx, workCancel := context.WithCancelCause(base)
+	lifeCtx, lifeCancel := context.WithCancel(base)
 	p.claimCancel, p.workCancel = claimCancel, workCancel
 	p.state = poolRunning
 
+	s := newSlots(p.cfg.Workers)
+	claim := newClaimer(db, log, s, names, p.types, p.cfg.TaskTimeout, p.cfg.PollInterval)
+	results := make(chan rowChange, resultsPerWorker*p.cfg.Workers)
+	work := &workers{reg: p.q.reg, queue: p.q, log: log, retention: p.cfg.Retention, slots: s,
+		jobs: claim.jobs, results: results}
+	complete := &completer{db: db, log: log, results: results, finishTimeout: p.cfg.FinishTimeout,
+		lingerFor: max(completeLingerFor, p.cfg.Workers/2), stopping: p.stopping, dueIn: claim.dueIn}
+	rescue := &rescuer{db: db, log: log, reg: p.q.reg, names: names, types: p.types,
+		interval: p.cfg.RescueInterval, margin: p.cfg.RescueMargin, retention: p.cfg.Retention, results: results}
+	host, _ := os.Hostname()
+	maint := &maintenance{db: db, log: log, timeout: p.cfg.HeartbeatTimeout}
+	proc := &process{db: db, log: log, id: uuid.Must(uuid.NewV7()), host: host, pid: os.Getpid(),
+		names: names, types: p.types, workers: p.cfg.Workers,
+		interval: p.cfg.HeartbeatInterval, timeout: p.cfg.HeartbeatTimeout, lead: maint.lead}
+
 	var producers sync.WaitGroup // everything that sends results
 	for range p.cfg.Workers {
-		producers.Go(func() { p.workLoop(workCtx) })
+		producers.Go(func() { work.run(workCtx) })
 	}
-	producers.Go(func() { p.rescueLoop(claimCtx) })
+	producers.Go(func() { rescue.run(claimCtx) })
 	var claimers sync.WaitGroup
-	claimers.Go(func() { p.claimLoop(claimCtx) })
+	claimers.Go(func() { claim.run(claimCtx) })
 	if !p.cfg.DisableNotifications {
-		claimers.Go(func() { p.listenLoop(claimCtx) })
+		listen := &listener{db: db, log: log, connected: func() { claim.dueIn(0) },
+			handle: func(payload string) {
+				if typ, d, ok := parseTaskNotification(payload); ok && (p.types == nil || slices.Contains(p.types, typ)) {
+					claim.dueIn(d)
+				}
+			}}
+		claimers.Go(func() { listen.run(claimCtx) })
 	}
-	completed := make(chan struct{})
-	go func() {
-		defer close(completed)
-		p.completeLoop(base)
-	}()
+	var background sync.WaitGroup
+	background.Go(func() { complete.run(base) })
+	background.Go(func() { proc.run(lifeCtx) })
 	go func() {
 		claimers.Wait()
 		producers.Wait()
-		close(p.results)
-		<-completed
+		close(results)
+		lifeCancel() // the completer drains results; the process entry goes last
+		background.Wait()
 		p.mu.Lock()
 		p.state = poolStopped
 		p.mu.Unlock()
@@ -254,9 +292,15 @@ func (p *WorkerPool) Start(ctx context.Context) error {
 		case <-p.done:
 		}
 	}()
-	p.log.Info("backie: worker pool started", "workers", p.cfg.Workers, "task_names", p.names,
-		"task_types", p.types, "retention", p.cfg.Retention.String())
+	p.log.Info("backie: worker pool started", "workers", p.cfg.Workers, "task_names", names,
+		"task_types", p.types, "retention", p.cfg.Retention.String(), "process_id", proc.id)
 	return nil
+}
+
+func (p *WorkerPool) stopping() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state != poolRunning
 }
 
 // Shutdown stops the pool gracefully: it stops claiming tasks and waits for
@@ -290,7 +334,7 @@ func (p *WorkerPool) Shutdown(ctx context.Context) error {
 	p.log.Warn("backie: shutdown grace ended, cancelling running tasks")
 	p.workCancel(errHardStop)
 	<-p.done
-	return ctx.Err()
+	return fmt.Errorf("backie: shutdown: %w", ctx.Err())
 }
 
 // Wait blocks until the pool has stopped and every goroutine it started has
@@ -299,30 +343,3 @@ func (p *WorkerPool) Wait() { <-p.done }
 
 // Done returns a channel that is closed when the pool has fully stopped.
 func (p *WorkerPool) Done() <-chan struct{} { return p.done }
-
-// releaseSlot marks a worker free and wakes the claimer.
-func (p *WorkerPool) releaseSlot() {
-	p.free.Add(1)
-	signal(p.slotFreed)
-}
-
-// signal does a non-blocking send on a channel of capacity 1.
-func signal(ch chan struct{}) {
-	select {
-	case ch <- struct{}{}:
-	default:
-	}
-}
-
-// sleep waits d or until ctx ends, reusing t; it reports whether ctx is
-// still live.
-func sleep(ctx context.Context, t *time.Timer, d time.Duration) bool {
-	t.Reset(d)
-	select {
-	case <-ctx.Done():
-		t.Stop()
-		return false
-	case <-t.C:
-		return true
-	}
-}

@@ -10,8 +10,8 @@ import (
 // PostgreSQL, and tests of code that enqueues can supply their own.
 type Queue interface {
 	// CreateTask stores task and returns its record. For a unique task
-	// (Uniq() != "") whose hash matches an unfinished task, it inserts
-	// nothing and returns the existing record.
+	// (Uniq returns a hash) whose name and hash match an unfinished task,
+	// it inserts nothing and returns the existing record.
 	CreateTask(ctx context.Context, task Task, opts ...CreateOption) (*TaskRecord, error)
 	// CreateTasks stores many tasks in one round trip and returns their
 	// records in the order of tasks. Options apply to every task.

@@ -39,7 +39,7 @@ func TestRegistryRegister(t *testing.T) {
 	require.ErrorIs(t, backie.Register[*enqMailTask](reg, long), backie.ErrInvalidTaskName)
 	require.NoError(t, backie.Register[*enqMailTask](reg, long[:255]), "255 bytes is the longest name")
 
-	require.ErrorIs(t, backie.Register[backie.Task](reg, "iface"), backie.ErrInvalidTaskName,
+	require.ErrorIs(t, backie.Register[backie.Task](reg, "iface"), backie.ErrInvalidTask,
 		"an interface type cannot be decoded into")
 
 	require.NoError(t, backie.Register[*enqUniqTask](reg, "a_uniq"))

@@ -64,9 +64,9 @@ func TestRescuerTakesBackAbandonedTask(t *testing.T) {
 	require.Equal(t, 1, run.Retries, "the lost attempt counts")
 	require.Equal(t, 2, run.Attempt)
 	require.NotNil(t, run.Error)
-	require.Equal(t, "abandoned", run.Error.Kind)
+	require.Equal(t, backie.ErrorKindAbandoned, run.Error.Kind)
 	require.Contains(t, run.Error.Message, backie.ErrTaskTimeout.Error())
-	require.Zero(t, run.Error.Attempt)
+	require.Zero(t, run.Error.Retries)
 
 	got := env.eventually(t, recs[0].ID, wpFinished, "rescued task never finished")
 	require.Equal(t, backie.StateDone, got.State())
@@ -106,7 +106,7 @@ func TestRescuerFailsAbandonedTaskOutOfRetries(t *testing.T) {
 	wpStart(t, env.q, wpRescueConfig(backie.Config{Workers: 1}))
 	got := env.eventually(t, rec.ID, wpFinished, "abandoned task never failed")
 	require.Equal(t, backie.StateFailed, got.State())
-	require.Equal(t, "abandoned", got.Error.Kind)
+	require.Equal(t, backie.ErrorKindAbandoned, got.Error.Kind)
 	require.Zero(t, got.Retries)
 	require.Zero(t, runs.total())
 }
@@ -161,7 +161,7 @@ func TestRescuedTaskIgnoresStaleFinish(t *testing.T) {
 	require.Equal(t, backie.StateRunning, got.State())
 	require.Equal(t, 2, got.Attempt)
 	require.Equal(t, 1, got.Retries)
-	require.Equal(t, "abandoned", got.Error.Kind)
+	require.Equal(t, backie.ErrorKindAbandoned, got.Error.Kind)
 
 	// Attempt 1 returns success. Once pool A has stopped, every result it
 	// produced has been written.

@@ -12,8 +12,6 @@ import (
 	"github.com/backie-go/backie/internal/dbtest"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
-
 type smokeTask struct {
 	backie.TaskDefaults
 	N int `json:"n"`

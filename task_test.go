@@ -106,24 +106,43 @@ func TestTaskRecordStateOfRows(t *testing.T) {
 	require.NoError(t, err)
 	found, err := q.FindTask(ctx, rec.ID)
 	require.NoError(t, err)
-	assert.Equal(t, &backie.ErrorInfo{Message: "boom", Kind: "panic", Stack: "main.go:1", Attempt: 3,
-		At: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}, found.Error)
+	assert.Equal(t, &backie.ErrorInfo{Message: "boom", Kind: backie.ErrorKindPanic, Stack: "main.go:1", Retries: 3,
+		At: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}, found.Error, "stored before Retries had its name")
 	assert.Equal(t, 3, found.Retries)
+
+	_, err = pool.Exec(ctx, `UPDATE backie_tasks SET
+		error_info = '{"message":"m","kind":"error","permanent":true,"retries":2,"at":"2025-01-02T03:04:05Z"}' WHERE id = $1`, rec.ID)
+	require.NoError(t, err)
+	found, err = q.FindTask(ctx, rec.ID)
+	require.NoError(t, err)
+	assert.Equal(t, &backie.ErrorInfo{Message: "m", Kind: backie.ErrorKindError, Permanent: true, Retries: 2,
+		At: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}, found.Error)
 }
 
 func TestTaskDefaults(t *testing.T) {
 	t.Parallel()
 	var d backie.TaskDefaults
 	assert.Equal(t, backie.TaskType("common"), d.TaskType())
-	assert.Equal(t, backie.TaskHash(""), d.Uniq())
+	hash, err := d.Uniq()
+	assert.NoError(t, err)
+	assert.Equal(t, backie.TaskHash(""), hash)
 	assert.Equal(t, 20, d.MaxRetries())
 	assert.Equal(t, 2*time.Minute, d.Timeout())
 	for retries, want := range map[int]time.Duration{
 		-5: time.Second, 0: time.Second, 1: 2 * time.Second, 3: 8 * time.Second, 10: 1024 * time.Second,
 		30: (1 << 30) * time.Second, 31: (1 << 30) * time.Second, math.MaxInt: (1 << 30) * time.Second,
 	} {
-		assert.Equal(t, want, d.Backoff(retries), "Backoff(%d)", retries)
 		assert.Equal(t, want, backie.ExponentialBackoff(retries), "ExponentialBackoff(%d)", retries)
+		// The default is jittered: within [0.75, 1.25) of the exponential
+		// backoff, and not the same for every call.
+		seen := map[time.Duration]bool{}
+		for range 50 {
+			got := d.Backoff(retries)
+			assert.GreaterOrEqual(t, got, want*3/4, "Backoff(%d)", retries)
+			assert.Less(t, got, want*5/4, "Backoff(%d)", retries)
+			seen[got] = true
+		}
+		assert.Greater(t, len(seen), 1, "Backoff(%d) has no jitter", retries)
 	}
 
 	// A task embedding TaskDefaults only writes Run.
@@ -139,17 +158,20 @@ func TestHashOf(t *testing.T) {
 		A string
 		B int
 	}
-	h := backie.HashOf(key{"x", 1})
+	h := mustHash(t, key{"x", 1})
 	assert.Len(t, h, 64, "hex SHA-256")
 	assert.LessOrEqual(t, len(h), backie.MaxTaskHashLen)
-	assert.Equal(t, h, backie.HashOf(key{"x", 1}), "deterministic")
-	assert.Equal(t, h, backie.HashOf(&key{"x", 1}), "of the JSON encoding")
-	assert.NotEqual(t, h, backie.HashOf(key{"x", 2}))
-	assert.NotEqual(t, h, backie.HashOf(key{"y", 1}))
+	assert.Equal(t, h, mustHash(t, key{"x", 1}), "deterministic")
+	assert.Equal(t, h, mustHash(t, &key{"x", 1}), "of the JSON encoding")
+	assert.NotEqual(t, h, mustHash(t, key{"x", 2}))
+	assert.NotEqual(t, h, mustHash(t, key{"y", 1}))
 	// SHA-256 of the JSON "k".
-	assert.Equal(t, backie.TaskHash("37664d5895f78758ec8e94e440b30c9a2cfc68873c28306301b40d6a2f3fefa3"), backie.HashOf("k"))
-	assert.Equal(t, backie.TaskHash(""), backie.HashOf(make(chan int)), "unencodable: not unique")
-	assert.Equal(t, backie.TaskHash(""), backie.HashOf(math.NaN()))
+	assert.Equal(t, backie.TaskHash("37664d5895f78758ec8e94e440b30c9a2cfc68873c28306301b40d6a2f3fefa3"), mustHash(t, "k"))
+	for name, v := range map[string]any{"chan": make(chan int), "NaN": math.NaN(), "MarshalJSON error": &enqMarshalErrTask{}} {
+		hash, err := backie.HashOf(v)
+		assert.Error(t, err, "%s: an unencodable value has no hash", name)
+		assert.Empty(t, hash, name)
+	}
 }
 
 func TestRecordFromContextOutsideTask(t *testing.T) {

@@ -11,134 +11,232 @@ import (
 	"time"
 )
 
-// resultKind says how a finished attempt changes its task's row.
-type resultKind int16
+// This file holds the workers, which run claimed tasks, and decide, the
+// pure function that says what a finished attempt does to its task's row.
 
-const (
-	resultDone    resultKind = 1 // success, row kept (KeepAll)
-	resultFailed  resultKind = 2 // out of retries, row kept
-	resultRetry   resultKind = 3 // failed, scheduled again after a backoff
-	resultRelease resultKind = 4 // not run to the end (hard stop): back to Ready
-	resultDelete  resultKind = 5 // finished, row removed (retention)
-)
-
-// result is one finished attempt, written by the completer.
-type result struct {
-	id        TaskID
-	attempt   int32
-	kind      resultKind
-	errInfo   []byte // JSON ErrorInfo; nil clears error_info
-	backoffMS int64  // resultRetry: delay before the next attempt
+// attempt is how one attempt of a task ended.
+type attempt struct {
+	rec         *TaskRecord
+	task        Task   // the decoded task; nil when its payload did not decode
+	err         error  // what Run returned; nil: success
+	stack       string // the stack of a panic in Run (or in decoding)
+	timedOut    bool   // the attempt's timeout fired
+	interrupted bool   // a hard stop cancelled the attempt
+	abandoned   bool   // the rescuer took the task back from a lost worker
+	runFor      time.Duration
 }
 
-// workLoop runs claimed tasks until the claimer closes jobs.
-func (p *WorkerPool) workLoop(workCtx context.Context) {
-	for rec := range p.jobs {
-		var res result
-		if workCtx.Err() != nil {
-			res = result{id: rec.ID, attempt: int32(rec.Attempt), kind: resultRelease}
-		} else {
-			res = p.execute(workCtx, rec)
+// verdict is what happens to a task after an attempt.
+type verdict int
+
+const (
+	verdictDone     verdict = iota // succeeded
+	verdictRetry                   // failed, runs again after a backoff
+	verdictFailed                  // failed for good
+	verdictReleased                // interrupted by a hard stop: Ready again, no retry used
+	verdictSnoozed                 // asked to run again later, no retry used
+)
+
+// rowChange is how the completer writes one finished attempt. The DELETE
+// takes the rows with remove set; the UPDATE (sqlFinishUpdate) the others,
+// column by column:
+type rowChange struct {
+	id      TaskID
+	attempt int32 // the claim it finishes: the write's guard
+	remove  bool  // delete the row (retention)
+	// finish sets done_at (and keeps running_at as the last attempt's
+	// start); otherwise running_at is cleared and the task waits again.
+	finish bool
+	// keepError leaves error_info as it is; otherwise error_info becomes
+	// errorInfo (nil: NULL).
+	keepError bool
+	errorInfo []byte
+	// addRetries is added to retries: 1 for a retry.
+	addRetries int32
+	// delayMS, when not nil, makes the task due that many milliseconds
+	// after the write; nil leaves scheduled_at as it is.
+	delayMS *int64
+}
+
+// decision is what decide returns: the verdict, the row change, and the
+// error stored (nil for a success, a release or a snooze).
+type decision struct {
+	verdict verdict
+	change  rowChange
+	info    *ErrorInfo
+	delay   time.Duration // before the next attempt (retry, snooze)
+}
+
+// decide says what attempt a does to its task's row, under retention.
+// backoff returns the task's Backoff for a number of retries; it is called
+// only for a retry. now stamps the stored error.
+func decide(a attempt, retention RetentionMode, backoff func(retries int) time.Duration, now time.Time) decision {
+	rec := a.rec
+	change := rowChange{id: rec.ID, attempt: int32(rec.Attempt)}
+	var snooze *snoozeError
+	switch {
+	case a.err == nil && !a.timedOut && !a.abandoned:
+		change.remove = !retention.keepsSuccess()
+		change.finish = !change.remove
+		return decision{verdict: verdictDone, change: change}
+	case errors.As(a.err, &snooze) && !a.timedOut:
+		change.keepError = true
+		change.delayMS = ptr(snooze.d.Milliseconds())
+		return decision{verdict: verdictSnoozed, change: change, delay: snooze.d}
+	case a.interrupted && a.stack == "" && !a.timedOut:
+		change.keepError = true
+		return decision{verdict: verdictReleased, change: change}
+	}
+
+	info := &ErrorInfo{Kind: ErrorKindError, Stack: a.stack, Retries: rec.Retries, At: now.UTC()}
+	if a.err != nil {
+		info.Message = a.err.Error()
+	}
+	switch {
+	case a.abandoned:
+		info.Kind = ErrorKindAbandoned
+	case a.stack != "":
+		info.Kind = ErrorKindPanic
+	case a.timedOut:
+		info.Kind = ErrorKindTimeout
+		switch {
+		case a.err == nil:
+			info.Message = fmt.Sprintf("%v after %v (Run returned nil after its timeout had fired)", ErrTaskTimeout, rec.Timeout)
+		case !errors.Is(a.err, ErrTaskTimeout):
+			info.Message = fmt.Sprintf("%v after %v: %v", ErrTaskTimeout, rec.Timeout, a.err)
 		}
-		p.results <- res
-		p.releaseSlot()
+	case errors.Is(a.err, ErrDecodePayload), errors.Is(a.err, ErrTaskNotRegistered):
+		info.Kind, info.Permanent = ErrorKindDecode, true
+	case IsPermanent(a.err):
+		info.Permanent = true
+	}
+	change.errorInfo = encodeErrorInfo(info)
+	if !info.Permanent && rec.Retries < rec.MaxRetries {
+		d := max(backoff(rec.Retries), 0)
+		change.addRetries = 1
+		change.delayMS = ptr(d.Milliseconds())
+		return decision{verdict: verdictRetry, change: change, info: info, delay: d}
+	}
+	change.remove = !retention.keepsFailure()
+	change.finish = !change.remove
+	return decision{verdict: verdictFailed, change: change, info: info}
+}
+
+// encodeErrorInfo encodes info for error_info. jsonb refuses \u0000, so a
+// NUL in an error must not make the finishing write fail.
+func encodeErrorInfo(info *ErrorInfo) []byte {
+	clean := *info
+	clean.Message = strings.ReplaceAll(clean.Message, "\x00", "\uFFFD")
+	clean.Stack = strings.ReplaceAll(clean.Stack, "\x00", "\uFFFD")
+	b, err := json.Marshal(clean)
+	if err != nil { // not reachable with these field types; keep the message
+		b, _ = json.Marshal(ErrorInfo{Message: clean.Message, Kind: clean.Kind, Retries: clean.Retries, At: clean.At})
+	}
+	return b
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// workers run the tasks the claimer sends on jobs, each contained (its own
+// timeout, panics recovered), and send each attempt's row change to the
+// completer. Every worker gives its slot back once its result is queued.
+type workers struct {
+	reg       *Registry
+	queue     Queue // what Run receives
+	log       *slog.Logger
+	retention RetentionMode
+	slots     *slots
+	jobs      <-chan *TaskRecord
+	results   chan<- rowChange
+}
+
+// run is one worker: it runs claimed tasks until the claimer closes jobs.
+// workCtx is cancelled by a hard stop.
+func (w *workers) run(workCtx context.Context) {
+	for rec := range w.jobs {
+		var a attempt
+		if workCtx.Err() != nil {
+			a = attempt{rec: rec, interrupted: true, err: context.Cause(workCtx)}
+		} else {
+			a = w.execute(workCtx, rec)
+		}
+		d := decide(a, w.retention, backoffOf(a.task), time.Now())
+		w.logDecision(workCtx, a, d)
+		w.results <- d.change
+		w.slots.release()
 	}
 }
 
-// execute runs one attempt of rec, contained: its own timeout, panics
-// recovered, and an outcome for every path.
-func (p *WorkerPool) execute(workCtx context.Context, rec *TaskRecord) result {
+// execute runs one attempt of rec with its timeout, recovering panics.
+func (w *workers) execute(workCtx context.Context, rec *TaskRecord) attempt {
 	start := time.Now()
 	view := *rec // the task's copy: what it does to it cannot change how the attempt finishes
 	ctx, cancel := context.WithTimeoutCause(contextWithRecord(workCtx, &view), rec.Timeout, ErrTaskTimeout)
-	task, stack, err := p.runTask(ctx, rec)
-	timedOut := errors.Is(context.Cause(ctx), ErrTaskTimeout)
+	task, stack, err := w.runTask(ctx, rec)
+	a := attempt{
+		rec: rec, task: task, err: err, stack: stack, runFor: time.Since(start),
+		timedOut:    errors.Is(context.Cause(ctx), ErrTaskTimeout),
+		interrupted: workCtx.Err() != nil,
+	}
 	cancel()
-	if err == nil {
-		if p.log.Enabled(workCtx, slog.LevelDebug) {
-			p.log.Debug("backie: task done", "task_id", rec.ID, "task_name", rec.Name,
-				"attempt", rec.Attempt, "duration", time.Since(start))
-		}
-		if p.cfg.Retention.keepsSuccess() {
-			return result{id: rec.ID, attempt: int32(rec.Attempt), kind: resultDone}
-		}
-		return result{id: rec.ID, attempt: int32(rec.Attempt), kind: resultDelete}
-	}
-	log := p.log.With("task_id", rec.ID, "task_name", rec.Name, "retries", rec.Retries, "attempt", rec.Attempt)
-	if workCtx.Err() != nil && stack == "" && !timedOut {
-		log.Info("backie: task interrupted by shutdown, released", "error", err)
-		return result{id: rec.ID, attempt: int32(rec.Attempt), kind: resultRelease}
-	}
-
-	info := ErrorInfo{Message: err.Error(), Kind: "error", Stack: stack, Attempt: rec.Retries, At: time.Now().UTC()}
-	switch {
-	case stack != "":
-		info.Kind = "panic"
-	case timedOut:
-		info.Kind = "timeout"
-		if !errors.Is(err, ErrTaskTimeout) {
-			info.Message = fmt.Sprintf("%v after %v: %v", ErrTaskTimeout, rec.Timeout, err)
-		}
-	case errors.Is(err, ErrDecodePayload), errors.Is(err, ErrTaskNotRegistered):
-		info.Kind = "decode"
-	}
-	return p.failure(log, rec, task, info)
+	return a
 }
 
-// failure turns a failed attempt into a retry, or a final failure when the
-// task is out of retries. task may be nil (payload did not decode).
-func (p *WorkerPool) failure(log *slog.Logger, rec *TaskRecord, task Task, info ErrorInfo) result {
-	// jsonb refuses \u0000: a NUL in an error must not make the write fail.
-	info.Message = strings.ReplaceAll(info.Message, "\x00", "\uFFFD")
-	info.Stack = strings.ReplaceAll(info.Stack, "\x00", "\uFFFD")
-	errJSON, jerr := json.Marshal(info)
-	if jerr != nil {
-		errJSON, _ = json.Marshal(ErrorInfo{Message: info.Message, Kind: info.Kind, Attempt: info.Attempt, At: info.At})
-	}
-	res := result{id: rec.ID, attempt: int32(rec.Attempt), errInfo: errJSON}
-	if rec.Retries < rec.MaxRetries {
-		backoff := ExponentialBackoff(rec.Retries)
-		if task != nil {
-			backoff = safeBackoff(task, rec.Retries)
-		}
-		res.kind, res.backoffMS = resultRetry, backoff.Milliseconds()
-		log.Warn("backie: task failed, will retry", "error", info.Message, "kind", info.Kind, "backoff", backoff)
-		return res
-	}
-	log.Error("backie: task failed for good", "error", info.Message, "kind", info.Kind)
-	res.kind = resultFailed
-	if !p.cfg.Retention.keepsFailure() {
-		res.kind = resultDelete
-	}
-	return res
-}
-
-// runTask decodes and runs one task; a panic in either becomes an error
+// runTask decodes and runs one task; a panic in Run becomes an error
 // wrapping ErrTaskPanicked, with the stack.
-func (p *WorkerPool) runTask(ctx context.Context, rec *TaskRecord) (task Task, stack string, err error) {
+func (w *workers) runTask(ctx context.Context, rec *TaskRecord) (task Task, stack string, err error) {
+	task, err = w.reg.decode(rec.Name, rec.Payload)
+	if err != nil {
+		return nil, "", err
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: %v", ErrTaskPanicked, r)
 			stack = string(debug.Stack())
 		}
 	}()
-	task, err = p.q.reg.decode(rec.Name, rec.Payload)
-	if err != nil {
-		return nil, "", err
-	}
-	return task, "", task.Run(ctx, p.q)
+	return task, "", task.Run(ctx, w.queue)
 }
 
-// safeBackoff calls task.Backoff, treating a panic or a negative value as
-// the default backoff.
-func safeBackoff(task Task, retries int) (d time.Duration) {
-	defer func() {
-		if recover() != nil {
-			d = ExponentialBackoff(retries)
+// backoffOf returns task's Backoff for decide. A task that did not decode
+// (nil), or whose Backoff panics, gets ExponentialBackoff.
+func backoffOf(task Task) func(int) time.Duration {
+	return func(retries int) (d time.Duration) {
+		if task == nil {
+			return ExponentialBackoff(retries)
 		}
-	}()
-	if d = task.Backoff(retries); d < 0 {
-		d = 0
+		defer func() {
+			if recover() != nil {
+				d = ExponentialBackoff(retries)
+			}
+		}()
+		return task.Backoff(retries)
 	}
-	return d
+}
+
+func (w *workers) logDecision(ctx context.Context, a attempt, d decision) {
+	rec := a.rec
+	switch d.verdict {
+	case verdictDone:
+		if w.log.Enabled(ctx, slog.LevelDebug) {
+			w.log.Debug("backie: task done", "task_id", rec.ID, "task_name", rec.Name,
+				"attempt", rec.Attempt, "duration", a.runFor)
+		}
+		return
+	case verdictSnoozed:
+		if w.log.Enabled(ctx, slog.LevelDebug) {
+			w.log.Debug("backie: task snoozed", "task_id", rec.ID, "task_name", rec.Name, "for", d.delay)
+		}
+		return
+	}
+	log := w.log.With("task_id", rec.ID, "task_name", rec.Name, "retries", rec.Retries, "attempt", rec.Attempt)
+	switch d.verdict {
+	case verdictReleased:
+		log.Info("backie: task interrupted by shutdown, released", "error", a.err)
+	case verdictRetry:
+		log.Warn("backie: task failed, will retry", "error", d.info.Message, "kind", d.info.Kind, "backoff", d.delay)
+	case verdictFailed:
+		log.Error("backie: task failed for good", "error", d.info.Message, "kind", d.info.Kind,
+			"permanent", d.info.Permanent)
+	}
 }

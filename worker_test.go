@@ -41,8 +41,8 @@ func TestWorkerRetriesUntilFailed(t *testing.T) {
 	require.NotNil(t, got.DoneAt)
 	require.NotNil(t, got.Error)
 	require.Contains(t, got.Error.Message, "always fails (run 4)")
-	require.Equal(t, "error", got.Error.Kind)
-	require.Equal(t, 3, got.Error.Attempt)
+	require.Equal(t, backie.ErrorKindError, got.Error.Kind)
+	require.Equal(t, 3, got.Error.Retries)
 	require.False(t, got.Error.At.IsZero())
 	require.Empty(t, got.Error.Stack)
 }
@@ -85,7 +85,7 @@ func TestWorkerBackoffMovesScheduledAt(t *testing.T) {
 	require.Nil(t, got.DoneAt)
 	require.NotNil(t, got.Error)
 	require.Contains(t, got.Error.Message, "try again later")
-	require.Zero(t, got.Error.Attempt)
+	require.Zero(t, got.Error.Retries)
 	// scheduled_at = now() of the finishing write + 1h, measured by the
 	// database's clock.
 	var inSec float64
@@ -148,7 +148,7 @@ func TestWorkerRecoversPanics(t *testing.T) {
 	for i, want := range []string{"kaboom-value", "kaboom-error"} {
 		got := env.eventually(t, recs[i].ID, wpFinished, "panicking task never finished")
 		require.Equal(t, backie.StateFailed, got.State())
-		require.Equal(t, "panic", got.Error.Kind)
+		require.Equal(t, backie.ErrorKindPanic, got.Error.Kind)
 		require.Contains(t, got.Error.Message, want)
 		require.Contains(t, got.Error.Message, backie.ErrTaskPanicked.Error())
 		require.NotEmpty(t, got.Error.Stack)
@@ -199,7 +199,7 @@ func TestWorkerTimeouts(t *testing.T) {
 		require.Equal(t, backie.StateFailed, got.State())
 		require.Equal(t, int64(2), runs.Load(), "one run and one retry")
 		require.Equal(t, 1, got.Retries)
-		require.Equal(t, "timeout", got.Error.Kind)
+		require.Equal(t, backie.ErrorKindTimeout, got.Error.Kind)
 		require.Contains(t, got.Error.Message, backie.ErrTaskTimeout.Error())
 		require.ErrorIs(t, wpRecv(t, causes, "cause"), backie.ErrTaskTimeout)
 	})
@@ -216,7 +216,7 @@ func TestWorkerTimeouts(t *testing.T) {
 		rec := env.create(t, task)[0]
 		wpStart(t, env.q, backie.Config{Workers: 1})
 		got := env.eventually(t, rec.ID, wpFinished, "task never finished")
-		require.Equal(t, "timeout", got.Error.Kind)
+		require.Equal(t, backie.ErrorKindTimeout, got.Error.Kind)
 		require.Contains(t, got.Error.Message, "gave up")
 	})
 
@@ -236,7 +236,7 @@ func TestWorkerTimeouts(t *testing.T) {
 		wpStart(t, env.q, backie.Config{Workers: 1, TaskTimeout: 50 * time.Millisecond})
 		got := env.eventually(t, rec.ID, wpFinished, "task never finished")
 		require.Equal(t, backie.StateFailed, got.State())
-		require.Equal(t, "timeout", got.Error.Kind)
+		require.Equal(t, backie.ErrorKindTimeout, got.Error.Kind)
 		require.Equal(t, 50*time.Millisecond, got.Timeout, "the claim stores the pool's timeout")
 		require.LessOrEqual(t, wpRecv(t, deadlines, "deadline"), 50*time.Millisecond)
 	})
@@ -287,7 +287,7 @@ func TestWorkerUndecodablePayload(t *testing.T) {
 	for _, rec := range recs {
 		got := env.eventually(t, rec.ID, wpFinished, "task never finished")
 		require.Equal(t, backie.StateFailed, got.State())
-		require.Equal(t, "decode", got.Error.Kind)
+		require.Equal(t, backie.ErrorKindDecode, got.Error.Kind)
 		require.Contains(t, got.Error.Message, backie.ErrDecodePayload.Error())
 		require.Contains(t, got.Error.Message, "wp_task")
 	}

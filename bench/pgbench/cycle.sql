@@ -1,8 +1,8 @@
 -- One claim-and-finish cycle of a Backie worker pool, in SQL only: the
--- library's claim (claimSQL in claimer.go) for :n tasks, then its finishing
--- DELETE (completeDeleteSQL in completer.go) for the claimed ids. Each
+-- library's claim (claimSQL in sql.go) for :n tasks, then its finishing
+-- DELETE (sqlFinishDelete in sql.go) for the claimed ids. Each
 -- statement is its own transaction and commit, as in the library. The plan
--- settings the library sets per transaction (planSQL) come from PGOPTIONS.
+-- settings the library sets per transaction (sqlPlanSettings) come from PGOPTIONS.
 -- TestPgbenchCycleIsTheLibrarys (bench_sql_test.go) checks that these are
 -- the library's statements, with literals for its parameters.
 WITH c AS (
@@ -25,4 +25,4 @@ SELECT coalesce(array_agg(id), '{}') AS ids, coalesce(array_agg(attempt), '{}') 
 \gset
 DELETE FROM backie_tasks AS t
 USING unnest(:ids::uuid[], :attempts::int[]) AS f(id, attempt)
-WHERE t.id = f.id AND t.attempt = f.attempt AND t.running_at IS NOT NULL AND num_nonnulls(t.done_at) = 0;
+WHERE t.id = f.id AND t.attempt = f.attempt AND t.running_at IS NOT NULL AND num_nonnulls(done_at) = 0;

@@ -59,7 +59,7 @@ type RefreshStats struct {
 }
 
 // Uniq makes every RefreshStats share one hash.
-func (t *RefreshStats) Uniq() backie.TaskHash { return backie.HashOf("refresh_stats") }
+func (t *RefreshStats) Uniq() (backie.TaskHash, error) { return backie.HashOf("refresh_stats") }
 
 // TaskType routes RefreshStats to the "maintenance" type (this pool runs
 // every type; a pool with Config.TaskTypes could run only these).
