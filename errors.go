@@ -35,8 +35,9 @@ var (
 
 	// ErrInvalidTaskType is returned when a task's TaskType, or a type in
 	// Config.TaskTypes, is longer than MaxTaskTypeLen bytes, not UTF-8, or
-	// holds a NUL byte.
-	ErrInvalidTaskType = errors.New("invalid task type")
+	// holds a NUL byte. An error that wraps it matches ErrInvalidTaskName
+	// too: names and types follow the same rules.
+	ErrInvalidTaskType error = &kindOfError{msg: "invalid task type", kindOf: ErrInvalidTaskName}
 
 	// ErrInvalidTask is returned by Register for a Go type that cannot be a
 	// task: an interface, or a struct whose fields JSON does not encode.
@@ -87,6 +88,15 @@ var (
 	// ErrPoolStopped is returned by WorkerPool.Start after the pool stopped.
 	ErrPoolStopped = errors.New("worker pool stopped")
 )
+
+// kindOfError is a sentinel that also matches a broader one.
+type kindOfError struct {
+	msg    string
+	kindOf error
+}
+
+func (e *kindOfError) Error() string        { return e.msg }
+func (e *kindOfError) Is(target error) bool { return target == e.kindOf }
 
 // opError is how an error leaves the package: "backie: op: …", with driver
 // errors turned into Backie's sentinels. It is the one place where pgx and

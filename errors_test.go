@@ -133,11 +133,31 @@ func TestBadInputUniqHash(t *testing.T) {
 		assert.Equal(t, backie.TaskHash(hash), rec.UniqHash)
 		assert.Equal(t, 1, enqCount(t, pool))
 	})
+	t.Run("Uniq fails", func(t *testing.T) {
+		t.Parallel()
+		// HashOf of a value JSON cannot encode used to be "", that is "not
+		// unique", in silence.
+		enqBadInput(t, &enqUnhashableTask{C: make(chan int)}, backie.ErrInvalidUniqHash, "json: unsupported type")
+	})
+	t.Run("NUL", func(t *testing.T) {
+		t.Parallel()
+		enqBadInput(t, &enqHashTask{Hash: "a\x00b"}, backie.ErrInvalidUniqHash, "NUL")
+	})
 	t.Run("HashOf fits", func(t *testing.T) {
 		t.Parallel()
 		assert.LessOrEqual(t, len(mustHash(t, strings.Repeat("long input ", 1000))), backie.MaxTaskHashLen)
 	})
 }
+
+// enqUnhashableTask is unique by a field that JSON cannot encode.
+type enqUnhashableTask struct {
+	backie.TaskDefaults
+	N int      `json:"n"`
+	C chan int `json:"-"`
+}
+
+func (*enqUnhashableTask) Run(context.Context, backie.Queue) error { return nil }
+func (t *enqUnhashableTask) Uniq() (backie.TaskHash, error)        { return backie.HashOf(t.C) }
 
 func TestBadInputMissingTable(t *testing.T) {
 	t.Parallel()
@@ -363,6 +383,10 @@ func TestErrorSentinelsAreDistinct(t *testing.T) {
 		// returns names the library once, at its outermost wrap.
 		assert.NotContains(t, a.Error(), "backie", "%q", a)
 		for j, b := range sentinels {
+			if a == backie.ErrInvalidTaskType && b == backie.ErrInvalidTaskName {
+				assert.ErrorIs(t, a, b, "a bad type is a bad name too")
+				continue
+			}
 			if i != j {
 				assert.NotErrorIs(t, a, b)
 			}
@@ -411,4 +435,63 @@ func TestBadInputErrorWithNUL(t *testing.T) {
 		}, 15*time.Second, 5*time.Millisecond, "task %d did not end Failed", i)
 		assert.Contains(t, found.Error.Message, want)
 	}
+}
+
+// TestErrorMessagesNameTheLibraryOnce: an error names the library once, at
+// its outermost wrap ("backie: create task: task type not registered:
+// *main.B", not "backie: create task: backie: task type not registered").
+func TestErrorMessagesNameTheLibraryOnce(t *testing.T) {
+	t.Parallel()
+	q, pool := enqQueue(t)
+	ctx := t.Context()
+	empty := dbtest.Pool(t, dbtest.Options{NoMigrate: true})
+	emptyQ := backie.NewPgQueue(empty, enqRegistry(t))
+	closed := dbtest.Pool(t)
+	closed.Close()
+	closedQ := backie.NewPgQueue(closed, enqRegistry(t))
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(context.Background()) //nolint:errcheck // a read-only transaction
+	errOf := func(_ any, err error) error { return err }
+	wp, err := backie.NewWorkerPool(q, backie.Config{Logger: backie.DiscardLogger()})
+	require.NoError(t, err)
+	emptyWP, err := backie.NewWorkerPool(emptyQ, backie.Config{Logger: backie.DiscardLogger()})
+	require.NoError(t, err)
+
+	for name, err := range map[string]error{
+		"unregistered":          errOf(q.CreateTask(ctx, &enqUnregisteredTask{})),
+		"unregistered in batch": errOf(q.CreateTasks(ctx, []backie.Task{&enqTask{}, &enqUnregisteredTask{}})),
+		"nil task":              errOf(q.CreateTask(ctx, nil)),
+		"unencodable":           errOf(q.CreateTask(ctx, &enqChanTask{C: make(chan int)})),
+		"Uniq fails":            errOf(q.CreateTask(ctx, &enqUnhashableTask{C: make(chan int)})),
+		"hash too long":         errOf(q.CreateTask(ctx, &enqHashTask{Hash: strings.Repeat("h", 200)})),
+		"bad type":              errOf(q.CreateTask(ctx, &enqTypedTask{Type: "a\x00"})),
+		"NUL in payload":        errOf(q.CreateTask(ctx, &enqTask{Note: "a\x00b"})),
+		"in a transaction":      errOf(q.CreateTaskTx(ctx, tx, &enqUnregisteredTask{})),
+		"nil transaction":       errOf(q.CreateTaskTx(ctx, nil, &enqTask{})),
+		"cancelled context":     errOf(q.CreateTask(cancelled, &enqTask{})),
+		"missing table":         errOf(emptyQ.CreateTask(ctx, &enqTask{})),
+		"closed pool":           errOf(closedQ.CreateTask(ctx, &enqTask{})),
+		"not found":             errOf(q.FindTask(ctx, uuid.Must(uuid.NewV7()))),
+		"remove not found":      q.RemoveTask(ctx, uuid.Must(uuid.NewV7())),
+		"register twice":        backie.Register[*enqTask](enqRegistry(t), "enq_task"),
+		"register a bad name":   backie.Register[*enqTask](backie.NewRegistry(), ""),
+		"register no payload":   backie.Register[*regOnlyUnexported](backie.NewRegistry(), "x"),
+		"bad config":            errOf(backie.NewWorkerPool(q, backie.Config{Workers: -1})),
+		"empty registry":        errOf(backie.NewWorkerPool(backie.NewPgQueue(pool, backie.NewRegistry()), backie.Config{})),
+		"start on no table":     emptyWP.Start(ctx),
+		"migrate a closed pool": backie.Migrate(ctx, closed, backie.MigrateConfig{}),
+		"migrate nil":           backie.Migrate(ctx, nil, backie.MigrateConfig{}),
+	} {
+		require.Error(t, err, name)
+		msg := err.Error()
+		assert.True(t, strings.HasPrefix(msg, "backie: "), "%s: %q", name, msg)
+		assert.Equal(t, 1, strings.Count(msg, "backie:"), "%s: %q", name, msg)
+	}
+	require.NoError(t, wp.Shutdown(ctx))
+	require.NoError(t, emptyWP.Shutdown(ctx))
+	assert.Equal(t, "backie: create task: task type not registered: *backie_test.enqUnregisteredTask",
+		errOf(q.CreateTask(ctx, &enqUnregisteredTask{})).Error())
 }

@@ -328,6 +328,8 @@ func enqRegistry(t testing.TB) *backie.Registry {
 	require.NoError(t, backie.Register[*enqFuncTask](reg, "enq_func"))
 	require.NoError(t, backie.Register[*enqFloatTask](reg, "enq_float"))
 	require.NoError(t, backie.Register[*enqMarshalErrTask](reg, "enq_marshal_err"))
+	require.NoError(t, backie.Register[*enqUnhashableTask](reg, "enq_unhashable"))
+	require.NoError(t, backie.Register[*enqTypedTask](reg, "enq_typed"))
 	require.NoError(t, backie.Register[enqValueTask](reg, "enq_value"))
 	return reg
 }

@@ -389,3 +389,99 @@ func TestMigrateWaitsForLock(t *testing.T) {
 	require.NoError(t, backie.Migrate(ctx, pool, backie.MigrateConfig{}))
 	assert.NotEmpty(t, enqRegclass(t, pool, "backie_tasks"))
 }
+
+// enqSchemaSnapshot describes every table, column, index and constraint of
+// the pool's schema but golang-migrate's version table, for comparing the
+// schema between migrations.
+func enqSchemaSnapshot(t testing.TB, db enqQuerier) string {
+	t.Helper()
+	var s string
+	require.NoError(t, db.QueryRow(context.Background(), `
+		SELECT coalesce(string_agg(line, E'\n' ORDER BY line), '') FROM (
+			SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' '
+			       || coalesce(column_default, '') AS line
+			FROM information_schema.columns
+			WHERE table_schema = current_schema() AND table_name <> $1
+			UNION ALL
+			SELECT 'index ' || indexdef FROM pg_indexes
+			WHERE schemaname = current_schema() AND tablename <> $1
+			UNION ALL
+			SELECT 'constraint ' || conrelid::regclass::text || ' ' || pg_get_constraintdef(oid)
+			FROM pg_constraint WHERE connamespace = current_schema()::regnamespace
+			  AND conrelid::regclass::text <> $1
+			UNION ALL
+			SELECT 'reloptions ' || relname || ' ' || array_to_string(reloptions, ',')
+			FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND reloptions IS NOT NULL
+		) AS l`, backie.MigrationsTableDefault).Scan(&s))
+	return s
+}
+
+// TestMigrationsRoundTrip: every migration is reversible. Migrating up one
+// version at a time and then down one at a time passes through the same
+// schema at every version, down to nothing, and up again to the latest.
+func TestMigrationsRoundTrip(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.Pool(t, dbtest.Options{NoMigrate: true})
+	ctx := t.Context()
+	latest := enqLatestMigration(t)
+	snapshots := []string{enqSchemaSnapshot(t, pool)}
+	require.Empty(t, snapshots[0])
+	for v := uint(1); v <= latest; v++ {
+		require.NoError(t, backie.Migrate(ctx, pool, backie.MigrateConfig{Version: v}), "up to %d", v)
+		snapshots = append(snapshots, enqSchemaSnapshot(t, pool))
+		require.NotEqual(t, snapshots[v-1], snapshots[v], "migration %d changes nothing", v)
+	}
+	for v := latest - 1; v >= 1; v-- {
+		require.NoError(t, backie.Migrate(ctx, pool, backie.MigrateConfig{Version: v}), "down to %d", v)
+		require.Equal(t, snapshots[v], enqSchemaSnapshot(t, pool), "the schema at version %d after going down", v)
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	drv, err := migratepgx.WithInstance(db, &migratepgx.Config{MigrationsTable: backie.MigrationsTableDefault})
+	require.NoError(t, err)
+	src, err := iofs.New(migrations.FS, ".")
+	require.NoError(t, err)
+	m, err := migrate.NewWithInstance("iofs", src, "pgx5", drv)
+	require.NoError(t, err)
+	require.NoError(t, m.Down(), "down to nothing")
+	srcErr, dbErr := m.Close()
+	require.NoError(t, srcErr)
+	require.NoError(t, dbErr)
+	require.Empty(t, enqSchemaSnapshot(t, pool))
+	require.NoError(t, backie.Migrate(ctx, pool, backie.MigrateConfig{}), "and up again")
+	require.Equal(t, snapshots[latest], enqSchemaSnapshot(t, pool))
+}
+
+// TestMigrateMissingSchema: a search_path that names no existing schema
+// gets an error that says what is wrong and what to do, not golang-migrate's
+// "converting NULL to string".
+func TestMigrateMissingSchema(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.PoolFor(t, "backie_no_such_schema", 2)
+	ctx := t.Context()
+	err := backie.Migrate(ctx, pool, backie.MigrateConfig{})
+	require.ErrorIs(t, err, backie.ErrMissingSchema)
+	assert.Contains(t, err.Error(), "backie_no_such_schema")
+	assert.Contains(t, err.Error(), "MigrateConfig.Schema")
+	assert.NotContains(t, err.Error(), "NULL")
+
+	// MigrateConfig.Schema creates it.
+	schema := "backie_no_such_schema_" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), `DROP SCHEMA IF EXISTS `+schema+` CASCADE`) })
+	require.NoError(t, backie.Migrate(ctx, pool, backie.MigrateConfig{Schema: schema}))
+}
+
+// TestMigrateUnreachable: a database that cannot be reached is reported as
+// a failure to connect, not as a wait for the migration lock.
+func TestMigrateUnreachable(t *testing.T) {
+	t.Parallel()
+	cfg, err := pgxpool.ParseConfig("postgres://postgres@127.0.0.1:1/test?sslmode=disable&connect_timeout=5")
+	require.NoError(t, err)
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	require.NoError(t, err)
+	defer pool.Close()
+	err = backie.Migrate(t.Context(), pool, backie.MigrateConfig{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "backie: migrate: connect:")
+	assert.NotContains(t, err.Error(), "lock")
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/backie-go/backie"
+	"github.com/backie-go/backie/internal/dbtest"
 )
 
 // Task types of the enqueue-side tests. Their names start with enq so that
@@ -860,3 +861,51 @@ var (
 	_ func(context.Context, pgx.Tx, []backie.Task, ...backie.CreateOption) ([]*backie.TaskRecord, error) = (*backie.PgQueue)(nil).CreateTasksTx
 	_ backie.Queue                                                                                       = (*backie.PgQueue)(nil)
 )
+
+// Two task types whose payloads are equal JSON share a HashOf; unique tasks
+// are unique among the tasks of their name, so neither blocks the other.
+type (
+	enqRebuildIndex struct {
+		backie.TaskDefaults
+		Tenant string `json:"tenant"`
+	}
+	enqPurgeCache struct {
+		backie.TaskDefaults
+		Tenant string `json:"tenant"`
+	}
+)
+
+func (*enqRebuildIndex) Run(context.Context, backie.Queue) error { return nil }
+func (t *enqRebuildIndex) Uniq() (backie.TaskHash, error)        { return backie.HashOf(t) }
+func (*enqPurgeCache) Run(context.Context, backie.Queue) error   { return nil }
+func (t *enqPurgeCache) Uniq() (backie.TaskHash, error)          { return backie.HashOf(t) }
+
+func TestPgQueueUniqueIsPerTaskName(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.Pool(t)
+	reg := backie.NewRegistry()
+	require.NoError(t, backie.Register[*enqRebuildIndex](reg, "rebuild_index"))
+	require.NoError(t, backie.Register[*enqPurgeCache](reg, "purge_cache"))
+	q := backie.NewPgQueue(pool, reg)
+	ctx := t.Context()
+
+	rebuild, err := q.CreateTask(ctx, &enqRebuildIndex{Tenant: "acme"})
+	require.NoError(t, err)
+	purge, err := q.CreateTask(ctx, &enqPurgeCache{Tenant: "acme"})
+	require.NoError(t, err)
+	require.Equal(t, rebuild.UniqHash, purge.UniqHash, "the same hash")
+	require.NotEqual(t, rebuild.ID, purge.ID, "the second task was not stored")
+	require.Equal(t, "purge_cache", purge.Name)
+	require.Equal(t, 2, enqCount(t, pool))
+
+	// Within a name, the hash still makes a task unique, in batches too.
+	again, err := q.CreateTask(ctx, &enqPurgeCache{Tenant: "acme"})
+	require.NoError(t, err)
+	require.Equal(t, purge.ID, again.ID)
+	recs, err := q.CreateTasks(ctx, []backie.Task{&enqRebuildIndex{Tenant: "acme"}, &enqPurgeCache{Tenant: "acme"},
+		&enqRebuildIndex{Tenant: "other"}})
+	require.NoError(t, err)
+	require.Equal(t, rebuild.ID, recs[0].ID)
+	require.Equal(t, purge.ID, recs[1].ID)
+	require.Equal(t, 3, enqCount(t, pool))
+}

@@ -266,8 +266,9 @@ func TestWorkerTimeouts(t *testing.T) {
 	})
 }
 
-// TestWorkerUndecodablePayload: a stored payload that no longer decodes is
-// a failure of kind "decode", and the worker goes on.
+// TestWorkerUndecodablePayload: a stored payload that no longer decodes
+// fails its task at once (kind "decode", permanent), whatever its retries,
+// and the worker goes on.
 func TestWorkerUndecodablePayload(t *testing.T) {
 	t.Parallel()
 	db := dbtest.Pool(t, dbtest.Options{MaxConns: 4})
@@ -276,7 +277,9 @@ func TestWorkerUndecodablePayload(t *testing.T) {
 		runs.add(task.N)
 		return nil
 	})
-	recs := env.create(t, env.task(1), env.task(2))
+	t1, t2 := env.task(1), env.task(2)
+	t1.Retries, t2.Retries = 20, 20
+	recs := env.create(t, t1, t2)
 	ctx := context.Background()
 	_, err := db.Exec(ctx, `UPDATE backie_tasks SET payload = '"garbage"' WHERE id = $1`, recs[0].ID)
 	require.NoError(t, err)
@@ -288,6 +291,8 @@ func TestWorkerUndecodablePayload(t *testing.T) {
 		got := env.eventually(t, rec.ID, wpFinished, "task never finished")
 		require.Equal(t, backie.StateFailed, got.State())
 		require.Equal(t, backie.ErrorKindDecode, got.Error.Kind)
+		require.True(t, got.Error.Permanent)
+		require.Zero(t, got.Retries, "not retried")
 		require.Contains(t, got.Error.Message, backie.ErrDecodePayload.Error())
 		require.Contains(t, got.Error.Message, "wp_task")
 	}

@@ -1,0 +1,80 @@
+package backie_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/backie-go/backie"
+	"github.com/backie-go/backie/internal/dbtest"
+)
+
+// A pool knows when the next task it serves is due and wakes then, rather
+// than at its next poll. The pools below poll once a minute, longer than
+// the tests wait: a task that starts at all started because the pool woke
+// for it. (How close to scheduled_at they start is measured by the
+// benchmark's scheduled workload, not asserted here.)
+func TestScheduledTasksWakeThePool(t *testing.T) {
+	t.Parallel()
+	const poll = time.Minute
+
+	type start struct {
+		n  int
+		at time.Time
+	}
+	setup := func(t *testing.T) (*wpEnv, chan start) {
+		db := dbtest.Pool(t, dbtest.Options{MaxConns: 4})
+		started := make(chan start, 8)
+		env := wpNewEnv(t, db, func(ctx context.Context, _ backie.Queue, task *wpTask) error {
+			started <- start{task.N, time.Now()}
+			if rec, _ := backie.RecordFromContext(ctx); task.Retries > 0 && rec.Retries == 0 {
+				return errors.New("fails once")
+			}
+			return nil
+		})
+		return env, started
+	}
+	due := func(t *testing.T, env *wpEnv, id backie.TaskID) time.Time {
+		return env.find(t, id).ScheduledAt
+	}
+
+	t.Run("notified of a task scheduled for later", func(t *testing.T) {
+		t.Parallel()
+		env, started := setup(t)
+		wpStart(t, env.q, backie.Config{Workers: 2, PollInterval: poll})
+		env.create(t, env.task(0)) // the pool is up and idle once this ran
+		wpRecv(t, started, "a first task")
+		rec, err := env.q.CreateTask(context.Background(), env.task(1), backie.RunAfter(300*time.Millisecond))
+		require.NoError(t, err)
+		s := wpRecv(t, started, "the scheduled task")
+		require.Equal(t, 1, s.n)
+		require.False(t, s.at.Before(due(t, env, rec.ID).Add(-5*time.Millisecond)), "started before it was due")
+	})
+
+	t.Run("found by the last poll, notifications off", func(t *testing.T) {
+		t.Parallel()
+		env, started := setup(t)
+		// In the table before the pool starts: its first claim finds
+		// nothing due, and its look ahead finds this task.
+		rec, err := env.q.CreateTask(context.Background(), env.task(1), backie.RunAfter(500*time.Millisecond))
+		require.NoError(t, err)
+		wpStart(t, env.q, backie.Config{Workers: 2, PollInterval: poll, DisableNotifications: true})
+		s := wpRecv(t, started, "the scheduled task")
+		require.False(t, s.at.Before(due(t, env, rec.ID).Add(-5*time.Millisecond)), "started before it was due")
+	})
+
+	t.Run("retry after its backoff, notifications off", func(t *testing.T) {
+		t.Parallel()
+		env, started := setup(t)
+		task := env.task(1)
+		task.Retries, task.BackoffMS = 1, 300
+		env.create(t, task)
+		wpStart(t, env.q, backie.Config{Workers: 2, PollInterval: poll, DisableNotifications: true})
+		first := wpRecv(t, started, "the first attempt")
+		retry := wpRecv(t, started, "the retry")
+		require.GreaterOrEqual(t, retry.at.Sub(first.at), 300*time.Millisecond, "retried before its backoff")
+	})
+}
