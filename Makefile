@@ -48,8 +48,9 @@ migrate:
 	$(GO) run -tags pgx5 github.com/golang-migrate/migrate/v4/cmd/migrate@$(MIGRATE_VERSION) \
 		-path migrations -database "$(MIGRATE_URL)" up
 
+# The benchmark tooling is its own module, bench/.
 bench:
-	$(GO) run ./cmd/backie-bench -url "$(DB_URL)" $(ARGS)
+	$(GO) -C bench run ./cmd/backie-bench -url "$(DB_URL)" $(ARGS)
 
 # The same claim-and-finish cycle from pgbench clients, with no Go code:
 # what PostgreSQL itself allows for each pool shape (see docs/benchmarks.md).
