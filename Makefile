@@ -27,9 +27,10 @@ test:
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 # The example uses DATABASE_URL from the environment (or the command line);
-# unset, it starts a throwaway PostgreSQL with Docker.
+# unset, it starts a throwaway PostgreSQL with Docker. examples/ is its own
+# module (testcontainers stays out of the library's).
 example:
-	$(GO) run ./examples/simple_worker $(ARGS)
+	$(GO) -C examples run ./simple_worker $(ARGS)
 
 # A PostgreSQL 16 on 127.0.0.1:5432 with trust auth and a database "test".
 db:
