@@ -144,6 +144,13 @@ func run(duration time.Duration, workers int) error {
 	if err := backie.Migrate(ctx, db, backie.MigrateConfig{}); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	// The table may hold tasks of earlier runs. created_at is set by the
+	// database's clock, so the tasks of this run are those created at or
+	// after the database's now() of this moment.
+	var runStart time.Time
+	if err := db.QueryRow(ctx, "SELECT now()").Scan(&runStart); err != nil {
+		return fmt.Errorf("read the database clock: %w", err)
+	}
 
 	reg := backie.NewRegistry()
 	if err := errors.Join(
@@ -198,7 +205,7 @@ func run(duration time.Duration, workers int) error {
 	stop() // a second Ctrl-C now kills the process
 	slog.Info("stopping")
 	pool.Wait()
-	printSummary(db)
+	printSummary(db, runStart)
 	slog.Info("stopped cleanly")
 	return nil
 }
@@ -230,9 +237,12 @@ func enqueueUntilDone(ctx context.Context, queue *backie.PgQueue) {
 	}
 }
 
-// printSummary logs how many tasks are left in each state. Succeeded tasks
-// are gone (RemoveFinished retention); failed ones stay for inspection.
-func printSummary(db *pgxpool.Pool) {
+// printSummary logs how many of the tasks created since runStart (by this
+// run, and by the tasks it ran) are left in each state. Succeeded tasks are
+// gone (RemoveFinished retention); failed ones stay for inspection. Tasks
+// of earlier runs are not counted; a second copy of the example running on
+// the same database at the same time would be.
+func printSummary(db *pgxpool.Pool, runStart time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var ready, scheduled, running, failed int
@@ -241,11 +251,12 @@ func printSummary(db *pgxpool.Pool) {
 		count(*) FILTER (WHERE done_at IS NULL AND running_at IS NULL AND scheduled_at > now()),
 		count(*) FILTER (WHERE done_at IS NULL AND running_at IS NOT NULL),
 		count(*) FILTER (WHERE done_at IS NOT NULL AND error_info IS NOT NULL)
-		FROM backie_tasks WHERE task_name IN ('greet', 'refresh_stats', 'call_webhook')`).
+		FROM backie_tasks
+		WHERE task_name IN ('greet', 'refresh_stats', 'call_webhook') AND created_at >= $1`, runStart).
 		Scan(&ready, &scheduled, &running, &failed)
 	if err != nil {
 		slog.Error("summary failed", "error", err)
 		return
 	}
-	slog.Info("tasks left in the table", "ready", ready, "scheduled", scheduled, "running", running, "failed", failed)
+	slog.Info("tasks of this run left in the table", "ready", ready, "scheduled", scheduled, "running", running, "failed", failed)
 }
