@@ -7,7 +7,7 @@ LOCAL_DATABASE_URL := postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 DB_URL = $(or $(DATABASE_URL),$(LOCAL_DATABASE_URL))
 
 # golang-migrate wants the pgx5:// scheme, and Backie's migrations table.
-MIGRATE_VERSION := v4.20.1
+MIGRATE_VERSION := v4.19.1
 MIGRATE_URL = $(patsubst postgresql://%,pgx5://%,$(patsubst postgres://%,pgx5://%,$(DB_URL)))$(if $(findstring ?,$(DB_URL)),&,?)x-migrations-table=backie_schema_migrations
 
 PG_CONTAINER := backie-postgres
