@@ -16,15 +16,33 @@ PG_IMAGE := postgres:16
 # Extra flags for the example, e.g. make example ARGS='-duration 5s'.
 ARGS ?=
 
-.PHONY: all test example db db-stop migrate bench bench-sql lint vet fmt
+# The library's module, and the nested modules that build against it.
+MODULES := . bench examples
+
+.PHONY: all test test-lib test-bench check-examples check-modules example db db-stop migrate bench bench-sql lint vet fmt
 
 all: vet test
 
-# Tests use BACKIE_TEST_DATABASE_URL from the environment; unset, they start
-# a PostgreSQL with testcontainers when Docker works, else they use
-# $(LOCAL_DATABASE_URL).
-test:
+# Tests use BACKIE_TEST_DATABASE_URL from the environment; unset, they use
+# $(LOCAL_DATABASE_URL) if a server answers there, else a throwaway cluster
+# made with the local PostgreSQL server programs (initdb, pg_ctl).
+test: test-lib test-bench check-examples check-modules
+
+test-lib:
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+test-bench:
+	$(GO) -C bench test -race -count=1 -timeout 20m ./...
+
+# The examples have no tests: they must build and vet in their own module.
+check-examples:
+	$(GO) -C examples vet ./...
+	$(GO) -C examples build -o /dev/null ./...
+
+# The library's module stays free of testcontainers, and a module that
+# imports it keeps its go line (see .ci/check-modules).
+check-modules:
+	GO="$(GO)" .ci/check-modules
 
 # The example uses DATABASE_URL from the environment (or the command line);
 # unset, it starts a throwaway PostgreSQL with Docker. examples/ is its own
@@ -59,7 +77,7 @@ bench-sql:
 	DATABASE_URL="$(DB_URL)" bench/pgbench/run.sh $(ARGS)
 
 vet:
-	$(GO) vet ./...
+	for m in $(MODULES); do $(GO) -C $$m vet ./... || exit 1; done
 
 lint: vet
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
