@@ -7,7 +7,7 @@ LOCAL_DATABASE_URL := postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 DB_URL = $(or $(DATABASE_URL),$(LOCAL_DATABASE_URL))
 
 # golang-migrate wants the pgx5:// scheme, and Backie's migrations table.
-MIGRATE_VERSION := v4.20.1
+MIGRATE_VERSION := v4.19.1
 MIGRATE_URL = $(patsubst postgresql://%,pgx5://%,$(patsubst postgres://%,pgx5://%,$(DB_URL)))$(if $(findstring ?,$(DB_URL)),&,?)x-migrations-table=backie_schema_migrations
 
 PG_CONTAINER := backie-postgres
@@ -16,20 +16,39 @@ PG_IMAGE := postgres:16
 # Extra flags for the example, e.g. make example ARGS='-duration 5s'.
 ARGS ?=
 
-.PHONY: all test example db db-stop migrate bench bench-sql lint vet fmt
+# The library's module, and the nested modules that build against it.
+MODULES := . bench examples
+
+.PHONY: all test test-lib test-bench check-examples check-modules example db db-stop migrate bench bench-sql lint vet fmt
 
 all: vet test
 
-# Tests use BACKIE_TEST_DATABASE_URL from the environment; unset, they start
-# a PostgreSQL with testcontainers when Docker works, else they use
-# $(LOCAL_DATABASE_URL).
-test:
+# Tests use BACKIE_TEST_DATABASE_URL from the environment; unset, they use
+# $(LOCAL_DATABASE_URL) if a server answers there, else a throwaway cluster
+# made with the local PostgreSQL server programs (initdb, pg_ctl).
+test: test-lib test-bench check-examples check-modules
+
+test-lib:
 	$(GO) test -race -count=1 -timeout 20m ./...
 
+test-bench:
+	$(GO) -C bench test -race -count=1 -timeout 20m ./...
+
+# The examples have no tests: they must build and vet in their own module.
+check-examples:
+	$(GO) -C examples vet ./...
+	$(GO) -C examples build -o /dev/null ./...
+
+# The library's module stays free of testcontainers, and a module that
+# imports it keeps its go line (see .ci/check-modules).
+check-modules:
+	GO="$(GO)" .ci/check-modules
+
 # The example uses DATABASE_URL from the environment (or the command line);
-# unset, it starts a throwaway PostgreSQL with Docker.
+# unset, it starts a throwaway PostgreSQL with Docker. examples/ is its own
+# module (testcontainers stays out of the library's).
 example:
-	$(GO) run ./examples/simple_worker $(ARGS)
+	$(GO) -C examples run ./simple_worker $(ARGS)
 
 # A PostgreSQL 16 on 127.0.0.1:5432 with trust auth and a database "test".
 db:
@@ -48,8 +67,9 @@ migrate:
 	$(GO) run -tags pgx5 github.com/golang-migrate/migrate/v4/cmd/migrate@$(MIGRATE_VERSION) \
 		-path migrations -database "$(MIGRATE_URL)" up
 
+# The benchmark tooling is its own module, bench/.
 bench:
-	$(GO) run ./cmd/backie-bench -url "$(DB_URL)" $(ARGS)
+	$(GO) -C bench run ./cmd/backie-bench -url "$(DB_URL)" $(ARGS)
 
 # The same claim-and-finish cycle from pgbench clients, with no Go code:
 # what PostgreSQL itself allows for each pool shape (see docs/benchmarks.md).
@@ -57,7 +77,7 @@ bench-sql:
 	DATABASE_URL="$(DB_URL)" bench/pgbench/run.sh $(ARGS)
 
 vet:
-	$(GO) vet ./...
+	for m in $(MODULES); do $(GO) -C $$m vet ./... || exit 1; done
 
 lint: vet
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -6,7 +6,12 @@
 // throwaway PostgreSQL in Docker (testcontainers) and removes it on exit, or,
 // without Docker, uses a local PostgreSQL on 127.0.0.1:5432 if one answers.
 //
-//	DATABASE_URL='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' go run ./examples/simple_worker -duration 5s
+//	DATABASE_URL='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' make example ARGS='-duration 5s'
+//
+// make example runs it from the repository root; in examples/, the
+// examples' own module, it is go run ./simple_worker -duration 5s. It uses
+// only Backie's public API, pgx and testcontainers, so it can be copied
+// into another project as it is.
 //
 // Three task types show the main features:
 //   - Greet logs a greeting and enqueues a follow-up RefreshStats task from
@@ -29,11 +34,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/backie-go/backie"
-	"github.com/backie-go/backie/internal/pgcontainer"
 )
 
 // Greet logs a greeting, then enqueues a RefreshStats follow-up.
@@ -141,6 +144,13 @@ func run(duration time.Duration, workers int) error {
 	if err := backie.Migrate(ctx, db, backie.MigrateConfig{}); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	// The table may hold tasks of earlier runs. created_at is set by the
+	// database's clock, so the tasks of this run are those created at or
+	// after the database's now() of this moment.
+	var runStart time.Time
+	if err := db.QueryRow(ctx, "SELECT now()").Scan(&runStart); err != nil {
+		return fmt.Errorf("read the database clock: %w", err)
+	}
 
 	reg := backie.NewRegistry()
 	if err := errors.Join(
@@ -195,7 +205,7 @@ func run(duration time.Duration, workers int) error {
 	stop() // a second Ctrl-C now kills the process
 	slog.Info("stopping")
 	pool.Wait()
-	printSummary(db)
+	printSummary(db, runStart)
 	slog.Info("stopped cleanly")
 	return nil
 }
@@ -227,9 +237,12 @@ func enqueueUntilDone(ctx context.Context, queue *backie.PgQueue) {
 	}
 }
 
-// printSummary logs how many tasks are left in each state. Succeeded tasks
-// are gone (RemoveFinished retention); failed ones stay for inspection.
-func printSummary(db *pgxpool.Pool) {
+// printSummary logs how many of the tasks created since runStart (by this
+// run, and by the tasks it ran) are left in each state. Succeeded tasks are
+// gone (RemoveFinished retention); failed ones stay for inspection. Tasks
+// of earlier runs are not counted; a second copy of the example running on
+// the same database at the same time would be.
+func printSummary(db *pgxpool.Pool, runStart time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var ready, scheduled, running, failed int
@@ -238,55 +251,12 @@ func printSummary(db *pgxpool.Pool) {
 		count(*) FILTER (WHERE done_at IS NULL AND running_at IS NULL AND scheduled_at > now()),
 		count(*) FILTER (WHERE done_at IS NULL AND running_at IS NOT NULL),
 		count(*) FILTER (WHERE done_at IS NOT NULL AND error_info IS NOT NULL)
-		FROM backie_tasks WHERE task_name IN ('greet', 'refresh_stats', 'call_webhook')`).
+		FROM backie_tasks
+		WHERE task_name IN ('greet', 'refresh_stats', 'call_webhook') AND created_at >= $1`, runStart).
 		Scan(&ready, &scheduled, &running, &failed)
 	if err != nil {
 		slog.Error("summary failed", "error", err)
 		return
 	}
-	slog.Info("tasks left in the table", "ready", ready, "scheduled", scheduled, "running", running, "failed", failed)
-}
-
-// localURL is the PostgreSQL tried when DATABASE_URL is unset and Docker
-// cannot start one: a local server with trust auth, as on the CI machines.
-const localURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-// databaseURL returns DATABASE_URL, or starts a throwaway PostgreSQL in
-// Docker when it is unset (falling back to a local server at localURL when
-// Docker is not available). cleanup removes the container.
-func databaseURL(ctx context.Context) (url string, cleanup func(), err error) {
-	if url := os.Getenv("DATABASE_URL"); url != "" {
-		return url, func() {}, nil
-	}
-	slog.Info("DATABASE_URL is unset: starting a throwaway PostgreSQL with Docker")
-	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	url, terminate, err := pgcontainer.Start(startCtx)
-	if err != nil {
-		if localErr := ping(ctx, localURL); localErr == nil {
-			slog.Info("Docker is not available; using the local PostgreSQL", "url", localURL, "docker_error", err)
-			return localURL, func() {}, nil
-		}
-		return "", nil, fmt.Errorf("no DATABASE_URL, no Docker and no PostgreSQL at %s: %w\n\n"+
-			"Set DATABASE_URL to a PostgreSQL database, for example:\n"+
-			"\tDATABASE_URL='postgres://user@host:5432/db?sslmode=disable' make example\n"+
-			"or start Docker so that a throwaway PostgreSQL can be started", localURL, err)
-	}
-	slog.Info("PostgreSQL container started; it is removed on exit", "url", url)
-	return url, func() {
-		terminate()
-		slog.Info("PostgreSQL container removed")
-	}, nil
-}
-
-// ping reports whether a PostgreSQL answers at url.
-func ping(ctx context.Context, url string) error {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	return conn.Ping(ctx)
+	slog.Info("tasks of this run left in the table", "ready", ready, "scheduled", scheduled, "running", running, "failed", failed)
 }

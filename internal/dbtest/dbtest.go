@@ -1,9 +1,12 @@
 // Package dbtest gives each test its own migrated schema in a real
 // PostgreSQL, so that tests can run in parallel.
 //
-// The database comes from BACKIE_TEST_DATABASE_URL. When it is unset, a
-// throwaway PostgreSQL is started with testcontainers if Docker works, and
-// otherwise DefaultURL is used.
+// The database comes from BACKIE_TEST_DATABASE_URL. When it is unset,
+// DefaultURL is used if a PostgreSQL answers there; otherwise, when the
+// PostgreSQL server programs are installed (initdb and pg_ctl on PATH or
+// under /usr/lib/postgresql/*/bin), a throwaway cluster is created in a
+// temporary directory, started on a free port and removed when the test
+// binary ends. With none of these the tests fail, saying what to set.
 package dbtest
 
 import (
@@ -21,26 +24,28 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/backie-go/backie"
-	"github.com/backie-go/backie/internal/pgcontainer"
 )
 
 // EnvURL names the environment variable holding the test database URL.
 const EnvURL = "BACKIE_TEST_DATABASE_URL"
 
-// DefaultURL is used when EnvURL is unset and Docker is not available.
+// DefaultURL is used when EnvURL is unset and a PostgreSQL answers there.
 const DefaultURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
 var (
-	urlOnce   sync.Once
-	dbURL     string
-	terminate func()
+	urlOnce sync.Once
+	dbURL   string
+	urlErr  error
+	// tempCluster is the throwaway cluster URL started, if any.
+	tempCluster *cluster
 
 	adminMu   sync.Mutex
 	adminPool *pgxpool.Pool
 )
 
-// Main runs the package's tests, removes the container if one was started,
-// and fails the run if goroutines leaked. Call it from TestMain.
+// Main runs the package's tests, stops and removes the throwaway cluster if
+// one was started, and fails the run if goroutines leaked. Call it from
+// TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
 	adminMu.Lock()
@@ -49,10 +54,13 @@ func Main(m *testing.M) {
 		adminPool = nil
 	}
 	adminMu.Unlock()
-	if terminate != nil {
-		terminate()
+	if tempCluster != nil {
+		if err := tempCluster.stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "dbtest: stop the throwaway cluster in %s: %v\n", tempCluster.dir, err)
+			code = 1
+		}
 	}
-	if code == 0 && terminate == nil {
+	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
 			code = 1
@@ -61,25 +69,58 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
-// URL returns the database URL tests use.
+// URL returns the database URL tests use. The first call finds it (see the
+// package comment); it fails the test when there is none.
 func URL(tb testing.TB) string {
 	tb.Helper()
-	urlOnce.Do(func() {
-		if u := os.Getenv(EnvURL); u != "" {
-			dbURL = u
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		u, stop, err := pgcontainer.Start(ctx)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "dbtest: %s is unset and no container could be started (%v); using %s\n", EnvURL, err, DefaultURL)
-			dbURL = DefaultURL
-			return
-		}
-		dbURL, terminate = u, stop
-	})
+	urlOnce.Do(func() { dbURL, urlErr = findURL() })
+	if urlErr != nil {
+		tb.Fatal(urlErr)
+	}
 	return dbURL
+}
+
+// findURL returns EnvURL, DefaultURL if it answers, or the URL of a
+// throwaway cluster it starts.
+func findURL() (string, error) {
+	if u := os.Getenv(EnvURL); u != "" {
+		return u, nil
+	}
+	pingErr := ping(DefaultURL)
+	if pingErr == nil {
+		return DefaultURL, nil
+	}
+	advice := fmt.Sprintf("Set %s to a database the tests may create schemas in, for example\n"+
+		"\t%s='postgres://postgres@127.0.0.1:5432/test?sslmode=disable'", EnvURL, EnvURL)
+	bins, err := findServerBins()
+	if err != nil {
+		return "", fmt.Errorf("dbtest: %s is unset, no PostgreSQL answers at %s (%v), and no throwaway cluster can be made: %v.\n%s",
+			EnvURL, DefaultURL, pingErr, err, advice)
+	}
+	removeStaleClusters(bins)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := startCluster(ctx, bins)
+	if err != nil {
+		return "", fmt.Errorf("dbtest: %s is unset, no PostgreSQL answers at %s (%v), and no throwaway cluster could be started with %s: %v.\n%s",
+			EnvURL, DefaultURL, pingErr, bins.initdb, err, advice)
+	}
+	tempCluster = c
+	fmt.Fprintf(os.Stderr, "dbtest: %s is unset and no PostgreSQL answers at %s: using a throwaway cluster in %s at %s\n",
+		EnvURL, DefaultURL, c.dir, c.URL())
+	return c.URL(), nil
+}
+
+// ping reports whether a PostgreSQL answers at url and lets us in.
+func ping(url string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	return conn.Ping(ctx)
 }
 
 func admin(tb testing.TB) *pgxpool.Pool {

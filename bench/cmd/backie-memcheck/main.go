@@ -2,7 +2,8 @@
 // while a large backlog of Ready tasks waits in the table: it batch-inserts
 // -n tasks (default 1,000,000) into a fresh schema, runs a pool of -workers
 // whose tasks each take -work, and prints the process's RSS, Go heap and
-// goroutines every -every for -for, then drops the schema.
+// goroutines every -every for -for, then drops the schema. Run it in bench/,
+// the benchmark tooling's own module:
 //
 //	go run ./cmd/backie-memcheck -url 'postgres://postgres@127.0.0.1:5432/test?sslmode=disable'
 package main

@@ -20,7 +20,8 @@
 // whole run; -sql-stats prints the statements each workload ran (calls,
 // rows per call, mean time), to see where the round trips go.
 //
-// Usage:
+// Usage, in bench/ (the benchmark tooling's own module; `make bench` runs it
+// from the repository root):
 //
 //	go run ./cmd/backie-bench -url 'postgres://postgres@127.0.0.1:5432/test?sslmode=disable'
 //	go run ./cmd/backie-bench -workloads drain -pools 4 -work 1ms -runs 3
@@ -47,7 +48,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/backie-go/backie"
-	"github.com/backie-go/backie/internal/benchkit"
+	"github.com/backie-go/backie/bench/internal/benchkit"
 )
 
 const defaultURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
