@@ -50,6 +50,8 @@ type completer struct {
 	// dueIn is told, after a write, when the earliest task it put back to
 	// wait (a retry, a snooze) is due, so that the pool wakes for it.
 	dueIn func(time.Duration)
+	// written, when not nil, is called after each write (a test hook).
+	written func()
 }
 
 func (c *completer) run(ctx context.Context) {
@@ -94,6 +96,9 @@ func (c *completer) flush(ctx context.Context, batch []rowChange) {
 		err := c.write(ctx, batch)
 		if err == nil {
 			c.wakeForWaiting(batch)
+			if c.written != nil {
+				c.written()
+			}
 			return
 		}
 		if c.stopping() && failures >= flushGiveUpAfter {

@@ -13,3 +13,7 @@ var (
 	CompleteDeleteSQLForTest = sqlFinishDelete
 	CompleteUpdateSQLForTest = sqlFinishUpdate
 )
+
+// SetAfterFinishForTest makes every pool on q call f after each write of
+// finished attempts. Set it before starting pools.
+func SetAfterFinishForTest(q *PgQueue, f func()) { q.afterFinish = f }

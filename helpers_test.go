@@ -93,7 +93,10 @@ func (t *wpOtherTask) Run(ctx context.Context, q backie.Queue) error {
 // statements (create, find, count) run on cdb and cq, which are db and q
 // unless the test kills db's connections.
 type wpEnv struct {
-	hook wpHook
+	// written receives a signal when a pool on q has written finished
+	// attempts: the waits below look at the table when it does.
+	written chan struct{}
+	hook    wpHook
 	db   *pgxpool.Pool
 	reg  *backie.Registry
 	q    *backie.PgQueue
@@ -115,7 +118,14 @@ func wpNewEnv(t testing.TB, db *pgxpool.Pool, hook wpHook) *wpEnv {
 	reg := backie.NewRegistry()
 	require.NoError(t, wpRegister(reg, hook))
 	q := backie.NewPgQueue(db, reg)
-	return &wpEnv{hook: hook, db: db, reg: reg, q: q, key: key, cdb: db, cq: q}
+	written := make(chan struct{}, 1)
+	backie.SetAfterFinishForTest(q, func() {
+		select {
+		case written <- struct{}{}:
+		default:
+		}
+	})
+	return &wpEnv{hook: hook, db: db, reg: reg, q: q, key: key, cdb: db, cq: q, written: written}
 }
 
 // wpRegister registers wpTask as "wp_task" in reg, running hook.
@@ -175,25 +185,47 @@ func wpCount(t testing.TB, db *pgxpool.Pool, sql string, args ...any) int64 {
 func (e *wpEnv) eventually(t testing.TB, id backie.TaskID, cond func(*backie.TaskRecord) bool, msg string) *backie.TaskRecord {
 	t.Helper()
 	var last *backie.TaskRecord
-	require.Eventually(t, func() bool {
+	e.await(t, func() bool {
 		last = e.find(t, id)
 		return cond(last)
-	}, wpWait, 10*time.Millisecond, msg)
+	}, msg)
 	return last
 }
 
 // eventuallyGone waits until the task id is removed.
 func (e *wpEnv) eventuallyGone(t testing.TB, id backie.TaskID) {
 	t.Helper()
-	require.Eventually(t, func() bool { return e.gone(t, id) }, wpWait, 10*time.Millisecond, "task %s was not removed", id)
+	e.await(t, func() bool { return e.gone(t, id) }, fmt.Sprintf("task %s was not removed", id))
 }
 
 // eventuallyEmpty waits until the table is empty.
 func (e *wpEnv) eventuallyEmpty(t testing.TB) {
 	t.Helper()
-	require.Eventually(t, func() bool {
+	e.await(t, func() bool {
 		return e.count(t, `SELECT count(*) FROM backie_tasks`) == 0
-	}, wpWait, 10*time.Millisecond, "backie_tasks was not emptied")
+	}, "backie_tasks was not emptied")
+}
+
+// wpRecheck is how often await looks at the table without a signal, for
+// changes no write of finished attempts makes (a claim, another queue).
+const wpRecheck = 200 * time.Millisecond
+
+// await checks cond whenever a pool on e.q has written finished attempts
+// (and every wpRecheck), until it holds or wpWait has passed.
+func (e *wpEnv) await(t testing.TB, cond func() bool, msg string) {
+	t.Helper()
+	deadline := time.NewTimer(wpWait)
+	defer deadline.Stop()
+	recheck := time.NewTicker(wpRecheck)
+	defer recheck.Stop()
+	for !cond() {
+		select {
+		case <-e.written:
+		case <-recheck.C:
+		case <-deadline.C:
+			t.Fatalf("after %v: %s", wpWait, msg)
+		}
+	}
 }
 
 func wpFinished(r *backie.TaskRecord) bool { return r.DoneAt != nil }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -84,5 +85,5 @@ func parseTaskNotification(payload string) (taskType string, dueIn time.Duration
 	if err != nil || n < 0 {
 		return "", 0, false
 	}
-	return typ, time.Duration(n) * time.Millisecond, true
+	return typ, time.Duration(min(n, math.MaxInt64/int64(time.Millisecond))) * time.Millisecond, true
 }

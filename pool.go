@@ -242,7 +242,8 @@ func (p *WorkerPool) Start(ctx context.Context) error {
 	work := &workers{reg: p.q.reg, queue: p.q, log: log, retention: p.cfg.Retention, slots: s,
 		jobs: claim.jobs, results: results}
 	complete := &completer{db: db, log: log, results: results, finishTimeout: p.cfg.FinishTimeout,
-		lingerFor: max(completeLingerFor, p.cfg.Workers/2), stopping: p.stopping, dueIn: claim.dueIn}
+		lingerFor: max(completeLingerFor, p.cfg.Workers/2), stopping: p.stopping, dueIn: claim.dueIn,
+		written: p.q.afterFinish}
 	rescue := &rescuer{db: db, log: log, reg: p.q.reg, names: names, types: p.types,
 		interval: p.cfg.RescueInterval, margin: p.cfg.RescueMargin, retention: p.cfg.Retention, results: results}
 	host, _ := os.Hostname()

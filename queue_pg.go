@@ -29,6 +29,9 @@ type PgQueue struct {
 	pool     *pgxpool.Pool
 	reg      *Registry
 	inserter inserter
+	// afterFinish, when set (by tests), is called after every write of
+	// finished attempts by a pool on this queue.
+	afterFinish func()
 }
 
 // NewPgQueue returns a queue on pool whose tasks are those of registry.
