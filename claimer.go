@@ -54,11 +54,15 @@ type claimer struct {
 	shape     claimShape
 	timeoutMS *int64 // the pool's TaskTimeout in ms, or nil
 	poll      time.Duration
+	// notified says that notifications tell the claimer of new tasks, so
+	// that it needs to look ahead only after a poll (see run).
+	notified bool
 
-	wake  chan struct{} // a task is due now (capacity 1)
-	rearm chan struct{} // next moved earlier (capacity 1)
-	mu    sync.Mutex
-	next  time.Time // when a task is known to be due next; zero: unknown
+	wake      chan struct{} // a task is due now (capacity 1)
+	forcePoll atomic.Bool   // the next wake-up counts as a poll (pollNow)
+	rearm     chan struct{} // dues has a new earliest time (capacity 1)
+	mu        sync.Mutex
+	dues      []time.Time // when tasks the claimer was told of are due, sorted
 }
 
 // fullScanEvery bounds how long the claimer claims after a cursor: tasks
@@ -73,13 +77,18 @@ const claimCooldown = time.Millisecond
 
 // dueMargin is added to the time a task is due before the claimer wakes
 // for it: a claim made a moment early, by the database's clock, would find
-// nothing and cost a second round trip.
+// nothing and cost a second round trip. Times closer than that are kept as
+// one.
 const dueMargin = 500 * time.Microsecond
 
-func newClaimer(db *pgxpool.Pool, log *slog.Logger, s *slots, names, types []string, timeout, poll time.Duration) *claimer {
+// duesMax bounds the due times the claimer keeps; later ones are found by
+// its look ahead after a poll.
+const duesMax = 10000
+
+func newClaimer(db *pgxpool.Pool, log *slog.Logger, s *slots, names, types []string, timeout, poll time.Duration, notified bool) *claimer {
 	c := &claimer{
 		db: db, log: log, slots: s, jobs: make(chan *TaskRecord, s.total),
-		names: names, types: types, shape: shapeFor(types), poll: poll,
+		names: names, types: types, shape: shapeFor(types), poll: poll, notified: notified,
 		wake: make(chan struct{}, 1), rearm: make(chan struct{}, 1),
 	}
 	if timeout > 0 {
@@ -101,14 +110,23 @@ func (c *claimer) dueIn(d time.Duration) {
 	}
 	at := time.Now().Add(d + dueMargin)
 	c.mu.Lock()
-	earlier := c.next.IsZero() || at.Before(c.next)
-	if earlier {
-		c.next = at
+	i, _ := slices.BinarySearchFunc(c.dues, at, time.Time.Compare)
+	near := (i > 0 && at.Sub(c.dues[i-1]) < dueMargin) || (i < len(c.dues) && c.dues[i].Sub(at) < dueMargin)
+	if !near && i < duesMax {
+		c.dues = slices.Insert(c.dues, i, at)
+		c.dues = c.dues[:min(len(c.dues), duesMax)]
 	}
 	c.mu.Unlock()
-	if earlier {
+	if !near && i == 0 {
 		signal(c.rearm)
 	}
+}
+
+// pollNow makes the claimer claim at once as after a poll, and look ahead
+// if it drains what is due.
+func (c *claimer) pollNow() {
+	c.forcePoll.Store(true)
+	signal(c.wake)
 }
 
 // claimCursor is the (scheduled_at, id) of the last task claimed.
@@ -124,6 +142,9 @@ func (c *claimer) run(ctx context.Context) {
 		failures int
 		cursor   *claimCursor // nil: scan from the start
 		lastFull time.Time
+		// polled: the claim follows a poll (or the start), not a wake-up
+		// for a task the claimer was told of.
+		polled = true
 	)
 	for ctx.Err() == nil {
 		free := c.slots.available()
@@ -141,7 +162,7 @@ func (c *claimer) run(ctx context.Context) {
 		if cursor == nil {
 			lastFull = time.Now()
 		}
-		recs, err := c.claim(ctx, free, cursor)
+		recs, claimedAt, err := c.claim(ctx, free, cursor)
 		if err != nil {
 			cursor = nil
 			if ctx.Err() != nil {
@@ -173,9 +194,17 @@ func (c *claimer) run(ctx context.Context) {
 		}
 		cursor = nil
 		// Drained what is due: sleep until the next task is due, a
-		// notification, or the poll tick.
-		c.lookAhead(ctx)
-		if !c.idle(ctx, timer) {
+		// notification, or the poll tick. With notifications, new tasks
+		// tell the claimer when they are due, and the completer tells it
+		// of the retries it writes; what neither told (tasks that came
+		// while the listener was down) is found by looking ahead after a
+		// poll. Without, it looks ahead after every claim.
+		if polled || !c.notified {
+			c.lookAhead(ctx, claimedAt)
+		}
+		var live bool
+		polled, live = c.idle(ctx, timer)
+		if !live {
 			return
 		}
 	}
@@ -202,13 +231,15 @@ func (c *claimer) cooldown(ctx context.Context, timer *time.Timer) bool {
 	return true
 }
 
-// lookAhead asks when the next task due within the poll interval is due.
-// A failure is left to the poll.
-func (c *claimer) lookAhead(ctx context.Context) {
+// lookAhead asks when the next task due within the poll interval is due,
+// among those that were not due for the claim made at claimedAt (tasks it
+// skipped, locked by another claim, are left to that claim). A failure is
+// left to the poll.
+func (c *claimer) lookAhead(ctx context.Context, claimedAt time.Time) {
 	ctx, cancel := context.WithTimeout(ctx, statementTimeout)
 	defer cancel()
 	var secs *float64
-	err := c.db.QueryRow(ctx, sqlNextDue, c.names, c.types, c.poll.Milliseconds()).Scan(&secs)
+	err := c.db.QueryRow(ctx, sqlNextDue, c.names, c.types, c.poll.Milliseconds(), claimedAt).Scan(&secs)
 	if err != nil {
 		if ctx.Err() == nil {
 			c.log.Debug("backie: looking for the next due task failed", "error", err)
@@ -216,43 +247,47 @@ func (c *claimer) lookAhead(ctx context.Context) {
 		return
 	}
 	if secs != nil {
-		c.dueIn(max(time.Duration(*secs*float64(time.Second)), 1))
+		c.dueIn(time.Duration(*secs * float64(time.Second)))
 	}
 }
 
 // idle waits for a notification, the next due task or the poll tick. It
-// reports whether ctx is still live.
-func (c *claimer) idle(ctx context.Context, timer *time.Timer) bool {
+// reports whether the poll interval ended the wait, and whether ctx is
+// still live.
+func (c *claimer) idle(ctx context.Context, timer *time.Timer) (polled, live bool) {
 	defer timer.Stop()
+	start := time.Now()
 	for {
-		wait := c.poll
+		wait := c.poll - time.Since(start)
 		c.mu.Lock()
-		if !c.next.IsZero() {
-			wait = min(wait, time.Until(c.next))
+		if len(c.dues) > 0 {
+			wait = min(wait, time.Until(c.dues[0]))
 		}
 		c.mu.Unlock()
 		timer.Reset(max(wait, 0))
 		select {
 		case <-ctx.Done():
-			return false
+			return false, false
 		case <-c.wake:
 		case <-c.rearm:
 			timer.Stop()
 			continue
 		case <-timer.C:
 		}
+		now := time.Now()
 		c.mu.Lock()
-		if !c.next.After(time.Now()) {
-			c.next = time.Time{}
-		}
+		// The claim that follows takes every task due by now.
+		past, _ := slices.BinarySearchFunc(c.dues, now, time.Time.Compare)
+		c.dues = slices.Delete(c.dues, 0, past)
 		c.mu.Unlock()
-		return true
+		return now.Sub(start) >= c.poll || c.forcePoll.Swap(false), true
 	}
 }
 
 // claim runs one claim of up to n tasks, after cursor when it is not nil,
-// and returns the claimed tasks oldest first.
-func (c *claimer) claim(ctx context.Context, n int, after *claimCursor) ([]*TaskRecord, error) {
+// and returns the claimed tasks oldest first, and the database time the
+// claim compared scheduled_at with.
+func (c *claimer) claim(ctx context.Context, n int, after *claimCursor) ([]*TaskRecord, time.Time, error) {
 	// The statement runs on a context the soft stop does not cancel: a claim
 	// cancelled after PostgreSQL committed it would strand its tasks Running
 	// until the rescuer took them back, at the cost of an attempt.
@@ -266,9 +301,9 @@ func (c *claimer) claim(ctx context.Context, n int, after *claimCursor) ([]*Task
 	b := &pgx.Batch{}
 	b.Queue(sqlPlanSettings)
 	b.Queue(sql, args...)
-	recs, err := sendClaim(ctx, c.db, b, n)
+	recs, at, err := sendClaim(ctx, c.db, b, n)
 	if err != nil {
-		return nil, opError("claim tasks", err)
+		return nil, at, opError("claim tasks", err)
 	}
 	// RETURNING does not keep the subquery's order: hand tasks out oldest
 	// first, and let the last one be the cursor.
@@ -278,24 +313,26 @@ func (c *claimer) claim(ctx context.Context, n int, after *claimCursor) ([]*Task
 		}
 		return bytes.Compare(a.ID[:], b.ID[:])
 	})
-	return recs, nil
+	return recs, at, nil
 }
 
 // sendClaim sends b (the plan settings, then the claim) in one round trip
-// and one transaction, and returns the claimed tasks.
-func sendClaim(ctx context.Context, db *pgxpool.Pool, b *pgx.Batch, n int) (recs []*TaskRecord, err error) {
+// and one transaction, and returns the claimed tasks and the transaction's
+// now().
+func sendClaim(ctx context.Context, db *pgxpool.Pool, b *pgx.Batch, n int) (recs []*TaskRecord, at time.Time, err error) {
 	br := db.SendBatch(ctx, b)
 	defer func() {
 		if cerr := br.Close(); err == nil && cerr != nil {
 			recs, err = nil, cerr
 		}
 	}()
-	if _, err := br.Exec(); err != nil {
-		return nil, err
+	if err := br.QueryRow().Scan(nil, nil, nil, nil, nil, nil, nil, nil, &at); err != nil {
+		return nil, at, err
 	}
 	rows, err := br.Query()
 	if err != nil {
-		return nil, err
+		return nil, at, err
 	}
-	return scanRecords(rows, n)
+	recs, err = scanRecords(rows, n)
+	return recs, at, err
 }

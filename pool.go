@@ -237,7 +237,7 @@ func (p *WorkerPool) Start(ctx context.Context) error {
 	p.state = poolRunning
 
 	s := newSlots(p.cfg.Workers)
-	claim := newClaimer(db, log, s, names, p.types, p.cfg.TaskTimeout, p.cfg.PollInterval)
+	claim := newClaimer(db, log, s, names, p.types, p.cfg.TaskTimeout, p.cfg.PollInterval, !p.cfg.DisableNotifications)
 	results := make(chan rowChange, resultsPerWorker*p.cfg.Workers)
 	work := &workers{reg: p.q.reg, queue: p.q, log: log, retention: p.cfg.Retention, slots: s,
 		jobs: claim.jobs, results: results}
@@ -260,7 +260,9 @@ func (p *WorkerPool) Start(ctx context.Context) error {
 	var claimers sync.WaitGroup
 	claimers.Go(func() { claim.run(claimCtx) })
 	if !p.cfg.DisableNotifications {
-		listen := &listener{db: db, log: log, connected: func() { claim.dueIn(0) },
+		// After a (re)connect the claimer claims at once and looks ahead:
+		// tasks may have come while nobody listened.
+		listen := &listener{db: db, log: log, connected: claim.pollNow,
 			handle: func(payload string) {
 				if typ, d, ok := parseTaskNotification(payload); ok && (p.types == nil || slices.Contains(p.types, typ)) {
 					claim.dueIn(d)

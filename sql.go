@@ -193,11 +193,14 @@ const (
 // off too: with a large backlog the generic claim's estimate passes
 // jit_above_cost, and JIT would then compile the claim on every call, for
 // far longer than the claim runs.
+//
+// Its last column is the transaction's now(), the time a claim sent after
+// it compares scheduled_at with (see sqlNextDue).
 const sqlPlanSettings = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true),
 	set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true),
 	set_config('enable_sort', 'off', true), set_config('enable_hashjoin', 'off', true),
 	set_config('enable_mergejoin', 'off', true), set_config('enable_material', 'off', true),
-	set_config('jit', 'off', true)`
+	set_config('jit', 'off', true), now()`
 
 // A claim marks up to $3 Ready tasks Running and returns them, in one
 // statement: the inner SELECT … FOR UPDATE SKIP LOCKED takes rows no other
@@ -307,15 +310,17 @@ var claimSQL = func() (s [3][2]string) {
 }()
 
 // sqlNextDue returns how many seconds from now the pool's next task is
-// due, among the tasks due within $3 milliseconds (null when none is): a
-// pool that drained what was due sleeps until then rather than until its
-// next poll. The window bounds the scan, which walks the claim index and
-// filters names and types in the heap.
+// due (null when none is), among the tasks that were not due yet for the
+// claim that ran at $4 and are due within $3 milliseconds: a pool that
+// drained what was due sleeps until then rather than until its next poll.
+// A task that became due since the claim gives a negative delay. The
+// window bounds the scan, which walks the claim index and filters names
+// and types in the heap.
 const sqlNextDue = `SELECT extract(epoch FROM min(scheduled_at) - clock_timestamp())::float8
 FROM (
 	SELECT scheduled_at FROM backie_tasks
 	WHERE ` + notDone + ` AND running_at IS NULL
-	  AND scheduled_at > now() AND scheduled_at <= now() + $3::bigint * interval '1 millisecond'
+	  AND scheduled_at > $4::timestamptz AND scheduled_at <= now() + $3::bigint * interval '1 millisecond'
 	  AND task_name = ANY($1::text[]) AND ($2::text[] IS NULL OR task_type = ANY($2::text[]))
 	ORDER BY scheduled_at
 	LIMIT 1

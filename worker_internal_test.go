@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -165,13 +166,13 @@ func TestParseTaskNotification(t *testing.T) {
 		d   time.Duration
 		ok  bool
 	}{
-		"t0:email":          {"email", 0, true},
-		"t1500:a:b":         {"a:b", 1500 * time.Millisecond, true},
-		"t12:":              {"", 12 * time.Millisecond, true},
-		"email":             {ok: false},
-		"tx:email":          {ok: false},
-		"t-1:email":         {ok: false},
-		"c0191-uuid":        {ok: false},
+		"t0:email":             {"email", 0, true},
+		"t1500:a:b":            {"a:b", 1500 * time.Millisecond, true},
+		"t12:":                 {"", 12 * time.Millisecond, true},
+		"email":                {ok: false},
+		"tx:email":             {ok: false},
+		"t-1:email":            {ok: false},
+		"c0191-uuid":           {ok: false},
 		"t99999999999999999:x": {"x", math.MaxInt64 / time.Millisecond * time.Millisecond, true},
 	} {
 		typ, d, ok := parseTaskNotification(payload)
@@ -206,23 +207,39 @@ func TestSlots(t *testing.T) {
 	assert.Len(t, s.freed, 1)
 }
 
-// The claimer wakes for the earliest task it hears of, and leaves tasks
-// due after its next poll to the poll.
+// The claimer keeps the times of the tasks it hears of, in order, wakes
+// for the earliest, and leaves tasks due after its next poll to the poll.
 func TestClaimerDueIn(t *testing.T) {
 	t.Parallel()
-	c := newClaimer(nil, discardLogger, newSlots(1), []string{"x"}, nil, 0, time.Second)
+	c := newClaimer(nil, discardLogger, newSlots(1), []string{"x"}, nil, 0, time.Second, true)
 	c.dueIn(0)
 	assert.Len(t, c.wake, 1, "due now wakes at once")
+	<-c.wake
 	c.dueIn(2 * time.Second)
-	assert.True(t, c.next.IsZero(), "beyond the poll interval: left to the poll")
+	assert.Empty(t, c.dues, "beyond the poll interval: left to the poll")
 	c.dueIn(500 * time.Millisecond)
-	first := c.next
-	assert.WithinDuration(t, time.Now().Add(500*time.Millisecond), first, 100*time.Millisecond)
+	require.Len(t, c.dues, 1)
+	assert.WithinDuration(t, time.Now().Add(500*time.Millisecond), c.dues[0], 100*time.Millisecond)
 	assert.Len(t, c.rearm, 1)
+	<-c.rearm
 	c.dueIn(800 * time.Millisecond)
-	assert.Equal(t, first, c.next, "a later time does not move the wake-up")
+	assert.Len(t, c.dues, 2, "a later time is kept too")
+	assert.Empty(t, c.rearm, "but does not move the wake-up")
+	c.dueIn(800 * time.Millisecond)
+	assert.Len(t, c.dues, 2, "times within dueMargin are one")
 	c.dueIn(100 * time.Millisecond)
-	assert.True(t, c.next.Before(first), "an earlier one does")
+	assert.Len(t, c.rearm, 1, "an earlier one moves the wake-up")
+	require.Len(t, c.dues, 3)
+	assert.True(t, slices.IsSortedFunc(c.dues, time.Time.Compare))
+
+	// A wake-up forgets the times that have passed, not the later ones.
+	c.dues = []time.Time{time.Now().Add(-time.Millisecond), time.Now().Add(time.Hour)}
+	<-c.rearm
+	c.wake <- struct{}{}
+	timer := newStoppedTimer()
+	_, live := c.idle(t.Context(), timer)
+	require.True(t, live)
+	assert.Len(t, c.dues, 1)
 }
 
 // The completer wakes the claimer for the earliest task a write put back
