@@ -13,6 +13,8 @@
 //	batch    -n tasks by CreateTasks in batches of -batch-size
 //	latency  -rate tasks/s for -duration while the pools run: pickup
 //	         latency (enqueue → Run starts) p50/p95/p99/max and completion rate
+//	scheduled as latency, each task due -delay-min..-delay-max after its
+//	         enqueue: start latency (scheduled_at → Run starts)
 //
 // Every run checks itself: a task lost, run twice, or left in the table
 // fails the workload (exit status 1) instead of giving a number. -runs R
@@ -26,6 +28,7 @@
 //	go run ./cmd/backie-bench -url 'postgres://postgres@127.0.0.1:5432/test?sslmode=disable'
 //	go run ./cmd/backie-bench -workloads drain -pools 4 -work 1ms -runs 3
 //	go run ./cmd/backie-bench -workloads latency -rate 500 -duration 30s -notify=false -poll 100ms
+//	go run ./cmd/backie-bench -workloads scheduled -rate 100 -notify=false
 package main
 
 import (
@@ -95,8 +98,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.cfg.Other, "other", 0, "queue this many due tasks of a type no pool serves before the tasks of the run (drain, latency; needs -types >= 1)")
 	fs.IntVar(&o.cfg.Goroutines, "goroutines", 16, "concurrent CreateTask callers (enqueue; producers of latency)")
 	fs.IntVar(&o.cfg.BatchSize, "batch-size", 1000, "tasks per CreateTasks call (batch; drain's pre-insert)")
-	fs.Float64Var(&o.cfg.Rate, "rate", 200, "producer rate in tasks/s (latency)")
-	fs.DurationVar(&o.cfg.Duration, "duration", 10*time.Second, "how long the producer runs (latency)")
+	fs.Float64Var(&o.cfg.Rate, "rate", 200, "producer rate in tasks/s (latency, scheduled)")
+	fs.DurationVar(&o.cfg.Duration, "duration", 10*time.Second, "how long the producer runs (latency, scheduled)")
+	fs.DurationVar(&o.cfg.DelayMin, "delay-min", 100*time.Millisecond, "shortest delay of a task (scheduled)")
+	fs.DurationVar(&o.cfg.DelayMax, "delay-max", 2*time.Second, "longest delay of a task (scheduled)")
 	fs.DurationVar(&o.cfg.Work, "work", 0, "time each task's Run waits (1ms is the usual comparison)")
 	fs.StringVar(&o.retention, "retention", "remove-finished", "retention mode: remove-finished, keep-all or remove-all")
 	fs.BoolVar(&o.notify, "notify", true, "LISTEN/NOTIFY wake-ups (false sets Config.DisableNotifications)")

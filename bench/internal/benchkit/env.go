@@ -16,7 +16,7 @@ import (
 )
 
 // Workloads lists the workloads, in their default order.
-var Workloads = []string{"drain", "enqueue", "batch", "latency"}
+var Workloads = []string{"drain", "enqueue", "batch", "latency", "scheduled"}
 
 // Config holds the settings of the workloads. Each workload reads the
 // fields it needs.
@@ -45,9 +45,13 @@ type Config struct {
 	// BatchSize is the size of one CreateTasks call (batch, and the
 	// pre-insert of drain).
 	BatchSize int
-	// Rate is the producer's rate in tasks/s, for Duration (latency).
+	// Rate is the producer's rate in tasks/s, for Duration (latency,
+	// scheduled).
 	Rate     float64
 	Duration time.Duration
+	// DelayMin and DelayMax bound the delay, uniformly random, of each
+	// task of the scheduled workload (RunAfter).
+	DelayMin, DelayMax time.Duration
 	// Work is how long each task's Run waits.
 	Work time.Duration
 	// Retention, DisableNotifications and PollInterval go to backie.Config.
@@ -67,7 +71,10 @@ func (c Config) Validate(workload string) error {
 		if c.N < 1 {
 			bad("n must be >= 1")
 		}
-	case "latency":
+	case "latency", "scheduled":
+		if workload == "scheduled" && (c.DelayMin < 0 || c.DelayMax < c.DelayMin) {
+			bad("need 0 <= delay-min <= delay-max")
+		}
 		if c.Rate <= 0 || c.Duration <= 0 {
 			bad("rate and duration must be > 0")
 		} else if c.latencyTotal() < 1 {
@@ -75,6 +82,9 @@ func (c Config) Validate(workload string) error {
 		}
 	default:
 		return fmt.Errorf("unknown workload %q (want one of %s)", workload, strings.Join(Workloads, ", "))
+	}
+	if workload == "scheduled" {
+		workload = "latency" // the same checks apply
 	}
 	if (workload == "drain" || workload == "latency") && (c.Pools < 1 || c.Workers < c.Pools) {
 		bad("need pools >= 1 and workers >= pools (got %d workers, %d pools)", c.Workers, c.Pools)
@@ -184,12 +194,15 @@ func describe(workload string, cfg Config) Result {
 		res.Goroutines = cfg.Goroutines
 	case "batch":
 		res.BatchSize = cfg.BatchSize
-	case "latency":
+	case "latency", "scheduled":
 		pools()
 		res.Other = cfg.Other
 		res.N = int(cfg.latencyTotal())
 		res.Goroutines = cfg.Goroutines
 		res.Rate, res.DurationS = cfg.Rate, cfg.Duration.Seconds()
+		if workload == "scheduled" {
+			res.DelayMinMS, res.DelayMaxMS = ms(cfg.DelayMin), ms(cfg.DelayMax)
+		}
 	}
 	return res
 }
@@ -218,8 +231,10 @@ func (e *Env) RunOnce(ctx context.Context, workload string, cfg Config) (Metrics
 		return e.enqueue(ctx, cfg)
 	case "batch":
 		return e.batch(ctx, cfg)
+	case "scheduled":
+		return e.latency(ctx, cfg, true)
 	default:
-		return e.latency(ctx, cfg)
+		return e.latency(ctx, cfg, false)
 	}
 }
 

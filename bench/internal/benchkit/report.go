@@ -73,6 +73,9 @@ func Note(r Result) string {
 	case "latency":
 		add("%g/s for %gs by %d producers (achieved %.1f/s); %d/%d completed at %.1f/s; pickup latency enqueue → Run",
 			r.Rate, r.DurationS, r.Goroutines, r.EnqueueRate, r.Completed, r.Enqueued, r.CompletionRate)
+	case "scheduled":
+		add("%g/s for %gs by %d producers (achieved %.1f/s), each due %g–%g ms later; %d/%d completed; start latency scheduled_at → Run",
+			r.Rate, r.DurationS, r.Goroutines, r.EnqueueRate, r.DelayMinMS, r.DelayMaxMS, r.Completed, r.Enqueued)
 	}
 	if r.Pools > 0 {
 		notify := "notify on"

@@ -22,7 +22,9 @@ type Metrics struct {
 	CallMaxMS float64 `json:"call_max_ms,omitempty"`
 
 	// Latency workload: what was enqueued and completed, the rate the
-	// producer achieved, and the pickup latency (enqueue → Run starts).
+	// producer achieved, and the pickup latency (enqueue → Run starts);
+	// scheduled workload: the same, with the start latency (scheduled_at →
+	// Run starts).
 	Enqueued       int64   `json:"enqueued,omitempty"`
 	Completed      int64   `json:"completed,omitempty"`
 	EnqueueRate    float64 `json:"enqueue_rate,omitempty"`
@@ -47,6 +49,8 @@ type Result struct {
 	Goroutines int     `json:"goroutines,omitempty"`
 	BatchSize  int     `json:"batch_size,omitempty"`
 	Rate       float64 `json:"rate,omitempty"`
+	DelayMinMS float64 `json:"delay_min_ms,omitempty"`
+	DelayMaxMS float64 `json:"delay_max_ms,omitempty"`
 	DurationS  float64 `json:"duration_s,omitempty"`
 	WorkMS     float64 `json:"work_ms"`
 	Retention  string  `json:"retention,omitempty"`

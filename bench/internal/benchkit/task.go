@@ -31,6 +31,9 @@ type Task struct {
 	EnqNS int64 `json:"t,omitempty"`
 	// Type is the task's type; empty: backie.TaskTypeDefault.
 	Type string `json:"y,omitempty"`
+	// Sched marks a task of the scheduled workload: Run records how late
+	// it started after its scheduled_at.
+	Sched bool `json:"d,omitempty"`
 }
 
 // TaskType returns the task's Type.
@@ -49,6 +52,9 @@ func (t *Task) Run(ctx context.Context, _ backie.Queue) error {
 	}
 	if s.hist != nil && t.EnqNS != 0 {
 		s.hist.Record(time.Since(time.Unix(0, t.EnqNS)))
+	}
+	if rec, ok := backie.RecordFromContext(ctx); ok && s.hist != nil && t.Sched {
+		s.hist.Record(time.Since(rec.ScheduledAt))
 	}
 	if s.work > 0 {
 		timer := time.NewTimer(s.work)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -173,7 +174,10 @@ func insertBatches(ctx context.Context, q *backie.PgQueue, from, to int64, size 
 // latency runs the worker pools while Goroutines producers enqueue
 // Rate × Duration tasks at a steady Rate, each stamped with its enqueue
 // time; Run records the pickup latency. It ends when every task has run.
-func (e *Env) latency(ctx context.Context, cfg Config) (Metrics, error) {
+// With scheduled, each task is due a random delay in [DelayMin, DelayMax]
+// after its enqueue (RunAfter), and Run records how late it started after
+// its scheduled_at instead.
+func (e *Env) latency(ctx context.Context, cfg Config, scheduled bool) (Metrics, error) {
 	q := backie.NewPgQueue(e.Pool, e.Registry)
 	total := cfg.latencyTotal()
 	if err := e.insertOther(ctx, q, cfg, total); err != nil {
@@ -205,8 +209,14 @@ func (e *Env) latency(ctx context.Context, cfg Config) (Metrics, error) {
 			for seq := range jobs {
 				enq := time.Now()
 				task := newTask(seq, types)
-				task.EnqNS = enq.UnixNano()
-				if _, err := q.CreateTask(pctx, task); err != nil {
+				var opts []backie.CreateOption
+				if scheduled {
+					task.Sched = true
+					opts = append(opts, backie.RunAfter(cfg.DelayMin+rand.N(cfg.DelayMax-cfg.DelayMin+1)))
+				} else {
+					task.EnqNS = enq.UnixNano()
+				}
+				if _, err := q.CreateTask(pctx, task, opts...); err != nil {
 					cancel(fmt.Errorf("create task %d: %w", seq, err))
 					continue // keep draining jobs so the pacer does not block
 				}
