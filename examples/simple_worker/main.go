@@ -18,8 +18,9 @@
 //     Run, through the Queue it receives;
 //   - RefreshStats is unique: however many greetings ask for it, at most one
 //     is waiting at any time;
-//   - CallWebhook fails half of the time and is retried after a short
-//     backoff, at most three times.
+//   - CallWebhook gets its client from the constructor it is registered
+//     with (backie.RegisterFunc); it fails half of the time and is retried
+//     after a short backoff, at most three times.
 package main
 
 import (
@@ -79,10 +80,28 @@ func (t *RefreshStats) Run(ctx context.Context, q backie.Queue) error {
 	return nil
 }
 
-// CallWebhook fails half of the time, like a flaky remote service.
+// Webhooks stands for the client of a remote service that fails half of
+// the time. The CallWebhook tasks get it from the constructor they are
+// registered with (see run), not from a global.
+type Webhooks struct {
+	log *slog.Logger
+}
+
+// Call delivers webhook seq, or fails like a flaky remote service.
+func (w *Webhooks) Call(ctx context.Context, seq, retries int) error {
+	if rand.IntN(2) == 0 {
+		return fmt.Errorf("webhook %d: remote answered 503 (retries so far: %d)", seq, retries)
+	}
+	w.log.InfoContext(ctx, "webhook delivered", "seq", seq, "retries", retries)
+	return nil
+}
+
+// CallWebhook calls a webhook. Its exported field is its payload; hooks,
+// unexported, is a dependency set by its constructor.
 type CallWebhook struct {
 	backie.TaskDefaults
-	Seq int `json:"seq"`
+	hooks *Webhooks
+	Seq   int `json:"seq"`
 }
 
 // MaxRetries allows three retries (four attempts) instead of 20.
@@ -99,11 +118,7 @@ func (t *CallWebhook) Timeout() time.Duration { return 5 * time.Second }
 // Run fails half of the time; the pool retries it after Backoff.
 func (t *CallWebhook) Run(ctx context.Context, q backie.Queue) error {
 	rec, _ := backie.RecordFromContext(ctx)
-	if rand.IntN(2) == 0 {
-		return fmt.Errorf("webhook %d: remote answered 503 (retries so far: %d)", t.Seq, rec.Retries)
-	}
-	slog.InfoContext(ctx, "webhook delivered", "seq", t.Seq, "retries", rec.Retries)
-	return nil
+	return t.hooks.Call(ctx, t.Seq, rec.Retries)
 }
 
 func main() {
@@ -152,21 +167,22 @@ func run(duration time.Duration, workers int) error {
 		return fmt.Errorf("read the database clock: %w", err)
 	}
 
+	// Tasks that need nothing are registered by type; CallWebhook, which
+	// needs the Webhooks client, with a constructor whose value the stored
+	// JSON fills in.
+	hooks := &Webhooks{log: slog.Default()}
 	reg := backie.NewRegistry()
 	if err := errors.Join(
 		backie.Register[*Greet](reg, "greet"),
 		backie.Register[*RefreshStats](reg, "refresh_stats"),
-		backie.Register[*CallWebhook](reg, "call_webhook"),
+		backie.RegisterFunc(reg, "call_webhook", func() *CallWebhook { return &CallWebhook{hooks: hooks} }),
 	); err != nil {
 		return err
 	}
 	queue := backie.NewPgQueue(db, reg)
 
 	pool, err := backie.NewWorkerPool(queue, backie.Config{
-		Workers: workers,
-		// Retries are found by polling: poll often so that the short
-		// backoffs above are visible.
-		PollInterval:  250 * time.Millisecond,
+		Workers:       workers,
 		ShutdownGrace: 5 * time.Second,
 		Logger:        slog.Default(),
 	})
