@@ -33,12 +33,12 @@ type attempt struct {
 type verdict int
 
 const (
-	verdictDone     verdict = iota // succeeded
-	verdictRetry                   // failed, runs again after a backoff
-	verdictFailed                  // failed for good
-	verdictReleased                // interrupted by a hard stop: Ready again, no retry used
-	verdictSnoozed                 // asked to run again later, no retry used
-	verdictCancelled               // cancelled by CancelTask while it ran
+	verdictDone      verdict = iota // succeeded
+	verdictRetry                    // failed, runs again after a backoff
+	verdictFailed                   // failed for good
+	verdictReleased                 // interrupted by a hard stop: Ready again, no retry used
+	verdictSnoozed                  // asked to run again later, no retry used
+	verdictCancelled                // cancelled by CancelTask while it ran
 )
 
 // rowChange is how the completer writes one finished attempt. The DELETE
