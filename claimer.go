@@ -338,9 +338,9 @@ func (c *claimer) claim(ctx context.Context, n int, after *cursors) ([]*TaskReco
 	return recs, at, nil
 }
 
-// sendClaim sends b (the plan settings, then the claim) in one round trip
-// and one transaction, and returns the claimed tasks and the transaction's
-// now().
+// sendClaim sends b (the plan settings, then a statement that returns
+// tasks: a claim, a list) in one round trip and one transaction, and
+// returns the tasks and the transaction's now().
 func sendClaim(ctx context.Context, db *pgxpool.Pool, b *pgx.Batch, n int) (recs []*TaskRecord, at time.Time, err error) {
 	br := db.SendBatch(ctx, b)
 	defer func() {

@@ -15,3 +15,12 @@ var (
 // SetAfterFinishForTest makes every pool on q call f after each write of
 // finished attempts. Set it before starting pools.
 func SetAfterFinishForTest(q *PgQueue, f func()) { q.afterFinish = f }
+
+// ListSQLForTest returns the statement and arguments of ListTasks(f).
+func ListSQLForTest(f ListFilter) (string, []any, error) {
+	l, err := planList(f)
+	if err != nil {
+		return "", nil, err
+	}
+	return l.sql, l.args, nil
+}

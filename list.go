@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 )
 
 // ListFilter selects the tasks ListTasks returns. Its zero value lists
@@ -70,11 +71,12 @@ func (q *PgQueue) ListTasks(ctx context.Context, f ListFilter) (*TaskPage, error
 	if err != nil {
 		return nil, opError("list tasks", err)
 	}
-	rows, err := q.pool.Query(ctx, l.sql, l.args...)
-	if err != nil {
-		return nil, opError("list tasks", err)
-	}
-	recs, err := scanRecords(rows, l.limit)
+	// The plan settings keep the walk on the index whatever the statistics
+	// say (see sqlPlanSettings): a list must not read the whole table.
+	b := &pgx.Batch{}
+	b.Queue(sqlPlanSettings)
+	b.Queue(l.sql, l.args...)
+	recs, _, err := sendClaim(ctx, q.pool, b, l.limit)
 	if err != nil {
 		return nil, opError("list tasks", err)
 	}
@@ -188,7 +190,7 @@ func planList(f ListFilter) (*listQuery, error) {
 	}
 	// The filters every list applies to the rows it reads.
 	var filters strings.Builder
-	and := func(format string, args ...any) { fmt.Fprintf(&filters, "\n\t  AND "+format, args...) }
+	and := func(format string, args ...any) { fmt.Fprintf(&filters, "\n  AND "+format, args...) }
 	if len(f.Names) > 0 {
 		and("task_name = ANY(%s::text[])", arg(f.Names))
 	}
@@ -216,7 +218,8 @@ func planList(f ListFilter) (*listQuery, error) {
 		if len(types) > 0 {
 			from, scan = listFromTypesAndLevels, notDoneByType+" AND task_type = ty.task_type AND priority = lv.priority"
 		}
-		l.sql = fmt.Sprintf(listWaiting, from, "\n\t  AND "+state+filters.String(), dir, columns("t."), scan)
+		conds := strings.ReplaceAll("\n  AND "+state+filters.String(), "\n  AND ", "\n\t  AND ")
+		l.sql = fmt.Sprintf(listWaiting, from, conds, dir, columns("t."), scan)
 	case StateDone, StateFailed, StateCancelled:
 		l.key = keyDone
 		if cur != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -18,14 +19,16 @@ const (
 	// unservedEvery is how often at most the leader reports them.
 	unservedEvery = time.Minute
 	// countEveryMin is how often at most the leader counts the tasks for
-	// Stats; it counts less often when counting takes longer (countCost).
+	// Stats (or every 3 heartbeats, if that is more often); it counts less
+	// often when counting takes longer (countCost).
 	countEveryMin = 5 * time.Second
 	// countCost: the leader waits countCost times as long as its last count
 	// took before counting again, so that counting takes at most about 5%
 	// of the database's time, whatever the table's size.
 	countCost = 20
-	// cleanupEvery is how often the leader deletes finished tasks past their
-	// retention; cleanupBatch bounds each DELETE, and cleanupBatchesMax the
+	// cleanupEvery is how often at most the leader deletes finished tasks
+	// past their retention (or every 10 heartbeats, if that is more
+	// often); cleanupBatch bounds each DELETE, and cleanupBatchesMax the
 	// DELETEs of one turn, so that no lock is held long and the leader's
 	// heartbeat is not held up.
 	cleanupEvery      = time.Minute
@@ -75,11 +78,11 @@ func (m *maintenance) lead(ctx context.Context) {
 			m.log.Warn("backie: looking for abandoned tasks failed", "error", err)
 		}
 	}
-	if now.Sub(m.lastCleanup) >= cleanupEvery {
+	if now.Sub(m.lastCleanup) >= min(cleanupEvery, 10*m.cfg.HeartbeatInterval) {
 		m.lastCleanup = now
 		m.cleanup(ctx)
 	}
-	if now.Sub(m.lastCount) >= max(m.countEvery, countEveryMin) {
+	if now.Sub(m.lastCount) >= max(m.countEvery, min(countEveryMin, 3*m.cfg.HeartbeatInterval)) {
 		m.lastCount = now
 		if err := m.count(ctx); err != nil && ctx.Err() == nil {
 			m.log.Warn("backie: counting tasks failed", "error", err)
@@ -229,11 +232,22 @@ func (m *maintenance) cleanup(ctx context.Context) {
 // count refreshes the counts Stats reads, and sets when to count next.
 func (m *maintenance) count(ctx context.Context) error {
 	start := time.Now()
-	if _, err := m.db.Exec(ctx, sqlCount); err != nil {
+	if err := countTasks(ctx, m.db); err != nil {
 		return opError("count tasks", err)
 	}
 	m.countEvery = countCost * time.Since(start)
 	return nil
+}
+
+// countTasks replaces the count of tasks that Stats reads.
+func countTasks(ctx context.Context, db *pgxpool.Pool) error {
+	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, sqlClearCounts); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, sqlCount)
+		return err
+	})
 }
 
 func (m *maintenance) reportUnserved(ctx context.Context) {

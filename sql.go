@@ -496,25 +496,22 @@ const (
 	sqlCleanupThroughput = `DELETE FROM backie_throughput WHERE minute < now() - interval '1 day'`
 
 	// sqlCount counts every task by name, type and state, with the oldest
-	// scheduled_at of each group, and replaces the leader's last count with
-	// it. It reads the whole table, so the leader runs it every few
-	// seconds at most (see maintenance), and Stats reads its result.
-	sqlCount = `WITH counted AS (
-	SELECT task_name, task_type,
-	       CASE WHEN done_at IS NOT NULL AND cancelled_at IS NOT NULL THEN 'cancelled'
-	            WHEN done_at IS NOT NULL AND error_info IS NOT NULL THEN 'failed'
-	            WHEN done_at IS NOT NULL THEN 'done'
-	            WHEN running_at IS NOT NULL THEN 'running'
-	            WHEN scheduled_at > now() THEN 'scheduled'
-	            ELSE 'ready' END AS state,
-	       count(*) AS n, min(scheduled_at) AS oldest
-	FROM backie_tasks
-	GROUP BY 1, 2, 3
-), cleared AS (
-	DELETE FROM backie_counts
-)
-INSERT INTO backie_counts (task_name, task_type, state, n, oldest, counted_at)
-SELECT task_name, task_type, state, n, oldest, now() FROM counted`
+	// scheduled_at of each group. It reads the whole table, so the leader
+	// runs it every few seconds at most (see maintenance), and replaces its
+	// last count with the result (sqlClearCounts, in the same transaction);
+	// Stats reads it.
+	sqlCount = `INSERT INTO backie_counts (task_name, task_type, state, n, oldest, counted_at)
+SELECT task_name, task_type,
+       CASE WHEN done_at IS NOT NULL AND cancelled_at IS NOT NULL THEN 'cancelled'
+            WHEN done_at IS NOT NULL AND error_info IS NOT NULL THEN 'failed'
+            WHEN done_at IS NOT NULL THEN 'done'
+            WHEN running_at IS NOT NULL THEN 'running'
+            WHEN scheduled_at > now() THEN 'scheduled'
+            ELSE 'ready' END,
+       count(*), min(scheduled_at), now()
+FROM backie_tasks
+GROUP BY 1, 2, 3`
+	sqlClearCounts = `DELETE FROM backie_counts`
 
 	// sqlCounts reads the leader's last count.
 	sqlCounts = `SELECT task_name, task_type, state, n, oldest, counted_at FROM backie_counts`

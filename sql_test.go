@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -45,5 +46,32 @@ func TestRecordColumnsOneSource(t *testing.T) {
 	}
 	for _, sql := range claimSQL {
 		require.Contains(t, sql, "RETURNING "+columns("t."))
+	}
+}
+
+// TestListStatementsGolden: the list statements are assembled by state and
+// filter; testdata/sql/list_*.sql holds the final text of each kind.
+func TestListStatementsGolden(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for name, f := range map[string]ListFilter{
+		"list_any":                     {},
+		"list_any_filtered":            {Types: []TaskType{"mail"}, Names: []string{"send"}, Priorities: []int{1}, From: at, To: at.Add(time.Hour), Oldest: true},
+		"list_ready":                   {State: StateReady},
+		"list_scheduled_by_type":       {State: StateScheduled, Types: []TaskType{"mail", "sms"}, Oldest: true},
+		"list_running":                 {State: StateRunning, Names: []string{"send"}, Priorities: []int{2, 3}},
+		"list_done":                    {State: StateDone, From: at},
+		"list_failed_by_type_and_name": {State: StateFailed, Types: []TaskType{"mail"}, Names: []string{"send"}},
+		"list_cancelled":               {State: StateCancelled, Oldest: true},
+	} {
+		l, err := planList(f)
+		require.NoError(t, err, name)
+		path := filepath.Join("testdata", "sql", name+".sql")
+		if *update {
+			require.NoError(t, os.WriteFile(path, []byte(l.sql+"\n"), 0o644))
+			continue
+		}
+		want, err := os.ReadFile(path)
+		require.NoError(t, err, "run go test -run Golden -update to write it")
+		require.Equal(t, string(want), l.sql+"\n", "%s differs: run go test -run Golden -update and review the diff", path)
 	}
 }

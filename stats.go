@@ -148,7 +148,7 @@ func (q *PgQueue) Stats(ctx context.Context) (*Stats, error) {
 		return nil, opError("stats", err)
 	}
 	if time.Since(at) > countsMaxAge {
-		if _, err := q.pool.Exec(ctx, sqlCount); err != nil {
+		if err := countTasks(ctx, q.pool); err != nil {
 			return nil, opError("stats: count tasks", err)
 		}
 		if counts, at, err = readCounts(ctx, q.pool); err != nil {
