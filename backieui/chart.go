@@ -101,17 +101,18 @@ func throughputChart(ts []backie.Throughput) template.HTML {
 	return template.HTML(b.String())
 }
 
-// niceCeil is the smallest of 1, 2, 5, 10, 20, 50… that is at least v (at
-// least 1).
+// niceCeil is the smallest round number that is at least v (at least 1):
+// 1, 2… 10, then 12, 15, 20, 25, 30, 40, 50, 60, 80, 100, 120…
 func niceCeil(v int64) int64 {
-	n := int64(1)
-	for {
-		for _, m := range []int64{1, 2, 5} {
+	if v <= 10 {
+		return max(v, 1)
+	}
+	for n := int64(1); ; n *= 10 {
+		for _, m := range []int64{10, 12, 15, 20, 25, 30, 40, 50, 60, 80} {
 			if n*m >= v {
 				return n * m
 			}
 		}
-		n *= 10
 	}
 }
 

@@ -313,35 +313,37 @@ func seeded(seed uint64) *fakeBackend {
 		name    string
 		typ     backie.TaskType
 		payload func() any
+		err     int // index in errs of the way it fails
 	}
 	kinds := []kind{
 		{"send_welcome_email", "email", func() any {
 			return map[string]any{"to": fmt.Sprintf("user%d@example.com", rng.IntN(9000)+1000), "template": "welcome", "locale": "en"}
-		}},
+		}, 0},
 		{"send_receipt", "email", func() any {
 			return map[string]any{"to": fmt.Sprintf("buyer%d@example.com", rng.IntN(900)+100), "order_id": rng.IntN(90000) + 10000, "amount_cents": rng.IntN(20000) + 500, "currency": "EUR"}
-		}},
+		}, 0},
 		{"charge_invoice", "billing", func() any {
 			return map[string]any{"invoice_id": fmt.Sprintf("in_%08x", rng.Uint32()), "customer": fmt.Sprintf("cus_%06x", rng.IntN(1<<24)), "attempt_3ds": rng.IntN(2) == 0}
-		}},
+		}, 1},
 		{"sync_customer", "billing", func() any {
 			return map[string]any{"customer": fmt.Sprintf("cus_%06x", rng.IntN(1<<24)), "fields": []string{"email", "address", "tax_id"}}
-		}},
+		}, 4},
 		{"deliver_webhook", "webhooks", func() any {
 			return map[string]any{"endpoint": fmt.Sprintf("https://hooks.example.org/%d", rng.IntN(50)), "event": "order.paid", "event_id": uuid.NewString(), "signature_version": 2}
-		}},
+		}, 2},
 		{"generate_report", "reports", func() any {
 			return map[string]any{"report": "monthly_revenue", "month": "2025-10", "format": "pdf", "filters": map[string]any{"region": "eu-west", "include_refunds": true}}
-		}},
+		}, 3},
 		{"resize_image", "media", func() any {
 			return map[string]any{"bucket": "uploads", "key": fmt.Sprintf("avatars/%d.png", rng.IntN(100000)), "sizes": []int{64, 128, 512}}
-		}},
+		}, 3},
 	}
 	errs := []backie.ErrorInfo{
 		{Message: "smtp: 451 4.7.1 rate limited, try again later", Kind: backie.ErrorKindError},
 		{Message: "charge invoice: card_declined: insufficient_funds", Kind: backie.ErrorKindError, Permanent: true},
 		{Message: `deliver webhook: Post "https://hooks.example.org/12": context deadline exceeded`, Kind: backie.ErrorKindTimeout},
 		{Message: "runtime error: invalid memory address or nil pointer dereference", Kind: backie.ErrorKindPanic, Stack: panicStack},
+		{Message: "sync customer: billing API: 503 Service Unavailable", Kind: backie.ErrorKindError},
 	}
 	procIDs := []uuid.UUID{uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7())}
 	f.procs = []backie.Process{
@@ -371,12 +373,19 @@ func seeded(seed uint64) *fakeBackend {
 		}
 		switch state {
 		case backie.StateReady:
-			r.ScheduledAt = now.Add(-time.Duration(rng.IntN(90)) * time.Second)
+			// Pools keep up, except with the paused type.
+			r.ScheduledAt = now.Add(-time.Duration(rng.IntN(2500)) * time.Millisecond)
+			if k.typ == "reports" {
+				r.ScheduledAt = now.Add(-time.Duration(rng.IntN(17*60)) * time.Second)
+			}
+			if r.ScheduledAt.Before(r.CreatedAt) {
+				r.CreatedAt = r.ScheduledAt
+			}
 		case backie.StateScheduled:
 			r.ScheduledAt = now.Add(time.Duration(rng.IntN(7200)+60) * time.Second)
 			if rng.IntN(2) == 0 {
 				r.Retries, r.Attempt = 1+rng.IntN(3), 1+rng.IntN(3)
-				e := errs[rng.IntN(len(errs))]
+				e := errs[k.err]
 				e.Retries, e.At, e.Permanent = r.Retries-1, now.Add(-time.Minute), false
 				r.Error = &e
 				r.ProcessID = &proc
@@ -385,13 +394,13 @@ func seeded(seed uint64) *fakeBackend {
 			t := now.Add(-time.Duration(rng.IntN(50)+1) * time.Second)
 			r.RunningAt, r.Attempt, r.ProcessID = &t, 1, &proc
 		case backie.StateDone:
-			t := created.Add(time.Duration(rng.IntN(4000)+20) * time.Millisecond)
+			t := earliest(created.Add(time.Duration(rng.IntN(4000)+20)*time.Millisecond), now.Add(-time.Second))
 			s := t.Add(-time.Second)
 			r.RunningAt, r.DoneAt, r.Attempt, r.ProcessID = &s, &t, 1, &proc
 		case backie.StateFailed:
-			t := created.Add(time.Duration(rng.IntN(600)+5) * time.Second)
+			t := earliest(created.Add(time.Duration(rng.IntN(600)+5)*time.Second), now.Add(-3*time.Second))
 			s := t.Add(-2 * time.Second)
-			e := errs[rng.IntN(len(errs))]
+			e := errs[k.err]
 			r.Retries, r.Attempt = r.MaxRetries, r.MaxRetries+1
 			if e.Permanent {
 				r.Retries, r.Attempt = 0, 1
@@ -399,7 +408,7 @@ func seeded(seed uint64) *fakeBackend {
 			e.Retries, e.At = r.Retries, t
 			r.RunningAt, r.DoneAt, r.Error, r.ProcessID = &s, &t, &e, &proc
 		case backie.StateCancelled:
-			t := created.Add(time.Duration(rng.IntN(600)+5) * time.Second)
+			t := earliest(created.Add(time.Duration(rng.IntN(600)+5)*time.Second), now.Add(-3*time.Second))
 			r.CancelledAt = &t
 		}
 		f.tasks[id] = r
@@ -421,6 +430,13 @@ func seeded(seed uint64) *fakeBackend {
 		f.throughput = append(f.throughput, tp)
 	}
 	return f
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 const panicStack = `goroutine 1287 [running]:

@@ -21,16 +21,33 @@ import (
 // firstTask returns a task of the fake in state s.
 func firstTask(t *testing.T, f *fakeBackend, s backie.TaskState) *backie.TaskRecord {
 	t.Helper()
+	return firstTaskWhere(t, f, func(r *backie.TaskRecord) bool { return r.State() == s })
+}
+
+// firstTaskWhere returns a task of the fake for which ok is true.
+func firstTaskWhere(t *testing.T, f *fakeBackend, ok func(*backie.TaskRecord) bool) *backie.TaskRecord {
+	t.Helper()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, r := range f.tasks {
-		if r.State() == s {
+		if ok(r) {
 			c := *r
 			return &c
 		}
 	}
-	t.Fatalf("the fake has no %s task", s)
+	t.Fatal("the fake has no such task")
 	return nil
+}
+
+// failedTask is a task that failed a moment ago.
+func failedTask(name string, typ backie.TaskType) *backie.TaskRecord {
+	now := time.Now()
+	started := now.Add(-time.Second)
+	return &backie.TaskRecord{
+		Name: name, Type: typ, Priority: backie.PriorityDefault, Payload: json.RawMessage(`{}`),
+		CreatedAt: now.Add(-time.Minute), ScheduledAt: now.Add(-time.Minute), RunningAt: &started, DoneAt: &now,
+		Error: &backie.ErrorInfo{Message: "boom", Kind: backie.ErrorKindError, At: now}, Attempt: 1,
+	}
 }
 
 func TestOverview(t *testing.T) {
@@ -88,7 +105,7 @@ func TestListShowsOnlyWhatTheFilterSelects(t *testing.T) {
 	s := newTestServer(t, seeded(1), Config{}, mountStrip)
 	page := s.get("tasks?state=failed&type=email")
 	wantStatus(t, page, http.StatusOK)
-	wantContains(t, page, `<span class="badge st-failed">failed</span>`, `class="tab active" href="./tasks?state=failed&amp;type=email"`,
+	wantContains(t, page, `<span class="badge st-failed">failed</span>`, `class="tab st-failed active" href="./tasks?state=failed&amp;type=email"`,
 		`<a class="chip" href="./tasks?state=failed"`) // removing the type keeps the state
 	for _, other := range []string{"ready", "scheduled", "running", "done", "cancelled"} {
 		wantNotContains(t, page, `<span class="badge st-`+other+`">`)
