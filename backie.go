@@ -180,6 +180,7 @@ package backie
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -221,7 +222,17 @@ const (
 	StateRunning   TaskState = "running"
 	StateDone      TaskState = "done"
 	StateFailed    TaskState = "failed"
+	StateCancelled TaskState = "cancelled"
 )
+
+// AllStates lists the task states, waiting to finished.
+var AllStates = []TaskState{StateReady, StateScheduled, StateRunning, StateDone, StateFailed, StateCancelled}
+
+// valid reports whether s is one of AllStates.
+func (s TaskState) valid() bool { return slices.Contains(AllStates, s) }
+
+// finished reports whether s is a state a task does not leave by itself.
+func (s TaskState) finished() bool { return s == StateDone || s == StateFailed || s == StateCancelled }
 
 // ErrorKind says how a failed attempt failed. It is stored in error_info.
 type ErrorKind string
@@ -286,6 +297,9 @@ type TaskRecord struct {
 	Name     string
 	Type     TaskType
 	UniqHash TaskHash
+	// Priority orders due tasks: PriorityUrgent (1) is claimed first,
+	// PriorityLowest (4) last.
+	Priority int
 	// Payload is the task's JSON encoding.
 	Payload json.RawMessage
 	Timeout time.Duration
@@ -298,6 +312,9 @@ type TaskRecord struct {
 	RunningAt *time.Time
 	// DoneAt is when the task finished; nil until then.
 	DoneAt *time.Time
+	// CancelledAt is when CancelTask was called: with DoneAt the task is
+	// Cancelled; without, it is still Running and its pool cancels it.
+	CancelledAt *time.Time
 	// Error is the last failure; nil for a task that never failed or that
 	// succeeded.
 	Error *ErrorInfo
@@ -309,6 +326,9 @@ type TaskRecord struct {
 	// included: 1 while the first attempt runs. A claim released by a
 	// hard stop counts, but does not use a retry.
 	Attempt int
+	// ProcessID is the pool (Process.ID) that claimed the task: it holds
+	// it while it is Running, and ran its last attempt afterwards.
+	ProcessID *uuid.UUID
 }
 
 // State derives the task's state from its columns at the current time.
@@ -317,6 +337,8 @@ func (r *TaskRecord) State() TaskState { return r.StateAt(time.Now()) }
 // StateAt derives the task's state from its columns at time now.
 func (r *TaskRecord) StateAt(now time.Time) TaskState {
 	switch {
+	case r.DoneAt != nil && r.CancelledAt != nil:
+		return StateCancelled
 	case r.DoneAt != nil && r.Error != nil:
 		return StateFailed
 	case r.DoneAt != nil:

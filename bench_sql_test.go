@@ -26,6 +26,10 @@ func TestPgbenchCycleIsTheLibrarys(t *testing.T) {
 		"$2::text[]", "NULL::text[]",
 		"$3", ":n",
 		"$4::bigint", "NULL::bigint",
+		"$5::uuid", "'00000000-0000-7000-8000-000000000000'::uuid",
+		"$6::smallint[]", "'{1,2,3,4}'::smallint[]",
+		"$7::timestamptz[]", "'{-infinity,-infinity,-infinity,-infinity}'::timestamptz[]",
+		"$8::uuid[]", "'{00000000-0000-0000-0000-000000000000,00000000-0000-0000-0000-000000000000,00000000-0000-0000-0000-000000000000,00000000-0000-0000-0000-000000000000}'::uuid[]",
 	).Replace(backie.ClaimSQLForTest)
 	require.Contains(t, cycle, squash(claim), "the claim")
 

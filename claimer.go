@@ -2,6 +2,7 @@ package backie
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"log/slog"
 	"slices"
@@ -9,7 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -53,6 +56,7 @@ type claimer struct {
 	types     []string // nil: every type
 	shape     claimShape
 	timeoutMS *int64 // the pool's TaskTimeout in ms, or nil
+	process   pgtype.UUID
 	poll      time.Duration
 	// notified says that notifications tell the claimer of new tasks, so
 	// that it needs to look ahead only after a poll (see run).
@@ -85,10 +89,11 @@ const dueMargin = 500 * time.Microsecond
 // its look ahead after a poll.
 const duesMax = 10000
 
-func newClaimer(db *pgxpool.Pool, log *slog.Logger, s *slots, names, types []string, timeout, poll time.Duration, notified bool) *claimer {
+func newClaimer(db *pgxpool.Pool, log *slog.Logger, s *slots, names, types []string, process uuid.UUID,
+	timeout, poll time.Duration, notified bool) *claimer {
 	c := &claimer{
 		db: db, log: log, slots: s, jobs: make(chan *TaskRecord, s.total),
-		names: names, types: types, shape: shapeFor(types), poll: poll, notified: notified,
+		names: names, types: types, shape: shapeFor(types), process: pgID(process), poll: poll, notified: notified,
 		wake: make(chan struct{}, 1), rearm: make(chan struct{}, 1),
 	}
 	if timeout > 0 {
@@ -129,10 +134,31 @@ func (c *claimer) pollNow() {
 	signal(c.wake)
 }
 
-// claimCursor is the (scheduled_at, id) of the last task claimed.
-type claimCursor struct {
-	scheduledAt time.Time
-	id          TaskID
+// cursors hold, for each priority, the (scheduled_at, id) of the last task
+// the claimer claimed at that priority; a claim scans each priority after
+// its cursor. Claimed tasks leave dead entries at the head of the claim
+// index until VACUUM runs; under a backlog a scan from the start would step
+// over all of them on every claim. They are arrays, as the claim takes
+// them ($6, $7, $8): index i is priorities[i].
+type cursors struct {
+	at [priorityLevels]pgtype.Timestamptz
+	id [priorityLevels]pgtype.UUID
+}
+
+// reset makes every priority's scan start from the head of the queue.
+func (cs *cursors) reset() {
+	for i := range cs.at {
+		cs.at[i], cs.id[i] = noCursor, pgtype.UUID{Valid: true}
+	}
+}
+
+// advance moves the cursors past recs, sorted in claim order.
+func (cs *cursors) advance(recs []*TaskRecord) {
+	for _, r := range recs {
+		if i := r.Priority - PriorityUrgent; i >= 0 && i < len(cs.at) {
+			cs.at[i], cs.id[i] = pgtype.Timestamptz{Time: r.ScheduledAt, Valid: true}, pgID(r.ID)
+		}
+	}
 }
 
 func (c *claimer) run(ctx context.Context) {
@@ -140,7 +166,7 @@ func (c *claimer) run(ctx context.Context) {
 	timer := newStoppedTimer()
 	var (
 		failures int
-		cursor   *claimCursor // nil: scan from the start
+		cursor   cursors
 		lastFull time.Time
 		// polled: the claim follows a poll (or the start), not a wake-up
 		// for a task the claimer was told of.
@@ -156,15 +182,13 @@ func (c *claimer) run(ctx context.Context) {
 			}
 			continue
 		}
-		if cursor != nil && time.Since(lastFull) >= fullScanEvery {
-			cursor = nil
-		}
-		if cursor == nil {
+		if time.Since(lastFull) >= fullScanEvery {
+			cursor.reset()
 			lastFull = time.Now()
 		}
-		recs, claimedAt, err := c.claim(ctx, free, cursor)
+		recs, claimedAt, err := c.claim(ctx, free, &cursor)
 		if err != nil {
-			cursor = nil
+			cursor.reset()
 			if ctx.Err() != nil {
 				return
 			}
@@ -182,8 +206,7 @@ func (c *claimer) run(ctx context.Context) {
 			c.jobs <- rec // never blocks: see slots
 		}
 		if len(recs) == free {
-			last := recs[len(recs)-1]
-			cursor = &claimCursor{scheduledAt: last.ScheduledAt, id: last.ID}
+			cursor.advance(recs)
 			// More are likely due. Give the workers a moment to finish a
 			// few, so that the next claim is a batch rather than one task
 			// per round trip.
@@ -192,7 +215,8 @@ func (c *claimer) run(ctx context.Context) {
 			}
 			continue
 		}
-		cursor = nil
+		cursor.reset()
+		lastFull = time.Now()
 		// Drained what is due: sleep until the next task is due, a
 		// notification, or the poll tick. With notifications, new tasks
 		// tell the claimer when they are due, and the completer tells it
@@ -239,7 +263,7 @@ func (c *claimer) lookAhead(ctx context.Context, claimedAt time.Time) {
 	ctx, cancel := context.WithTimeout(ctx, statementTimeout)
 	defer cancel()
 	var secs *float64
-	err := c.db.QueryRow(ctx, sqlNextDue, c.names, c.types, c.poll.Milliseconds(), claimedAt).Scan(&secs)
+	err := c.db.QueryRow(ctx, sqlNextDue, c.names, c.types, c.poll.Milliseconds(), claimedAt, priorities).Scan(&secs)
 	if err != nil {
 		if ctx.Err() == nil {
 			c.log.Debug("backie: looking for the next due task failed", "error", err)
@@ -284,30 +308,28 @@ func (c *claimer) idle(ctx context.Context, timer *time.Timer) (polled, live boo
 	}
 }
 
-// claim runs one claim of up to n tasks, after cursor when it is not nil,
-// and returns the claimed tasks oldest first, and the database time the
-// claim compared scheduled_at with.
-func (c *claimer) claim(ctx context.Context, n int, after *claimCursor) ([]*TaskRecord, time.Time, error) {
+// claim runs one claim of up to n tasks after the cursors, and returns the
+// claimed tasks in claim order, and the database time the claim compared
+// scheduled_at with.
+func (c *claimer) claim(ctx context.Context, n int, after *cursors) ([]*TaskRecord, time.Time, error) {
 	// The statement runs on a context the soft stop does not cancel: a claim
 	// cancelled after PostgreSQL committed it would strand its tasks Running
 	// until the rescuer took them back, at the cost of an attempt.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statementTimeout)
 	defer cancel()
-	args := []any{c.names, c.types, n, c.timeoutMS}
-	sql := claimSQL[c.shape][0]
-	if after != nil {
-		sql, args = claimSQL[c.shape][1], append(args, after.scheduledAt, pgID(after.id))
-	}
 	b := &pgx.Batch{}
 	b.Queue(sqlPlanSettings)
-	b.Queue(sql, args...)
+	b.Queue(claimSQL[c.shape], c.names, c.types, n, c.timeoutMS, c.process, priorities, after.at[:], after.id[:])
 	recs, at, err := sendClaim(ctx, c.db, b, n)
 	if err != nil {
 		return nil, at, opError("claim tasks", err)
 	}
-	// RETURNING does not keep the subquery's order: hand tasks out oldest
-	// first, and let the last one be the cursor.
+	// RETURNING does not keep the subquery's order: hand tasks out in
+	// claim order, and let the last of each priority be its cursor.
 	slices.SortFunc(recs, func(a, b *TaskRecord) int {
+		if c := cmp.Compare(a.Priority, b.Priority); c != 0 {
+			return c
+		}
 		if c := a.ScheduledAt.Compare(b.ScheduledAt); c != 0 {
 			return c
 		}

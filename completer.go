@@ -128,6 +128,14 @@ func (c *completer) wakeForWaiting(batch []rowChange) {
 
 // write sends the DELETE and the UPDATE for batch in one round trip.
 func (c *completer) write(ctx context.Context, batch []rowChange) error {
+	ctx, cancel := context.WithTimeout(ctx, c.finishTimeout)
+	defer cancel()
+	return writeRowChanges(ctx, c.db, batch)
+}
+
+// writeRowChanges writes finished attempts: the rows to remove with
+// sqlFinishDelete, the others with sqlFinishUpdate, in one round trip.
+func writeRowChanges(ctx context.Context, db *pgxpool.Pool, batch []rowChange) error {
 	var del struct {
 		ids      []pgtype.UUID
 		attempts []int32
@@ -164,9 +172,7 @@ func (c *completer) write(ctx context.Context, batch []rowChange) error {
 		b.Queue(sqlFinishUpdate, upd.ids, upd.attempts, upd.finish, upd.keepError, upd.errorInfo,
 			upd.addRetries, upd.delayMS)
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.finishTimeout)
-	defer cancel()
-	if err := c.db.SendBatch(ctx, b).Close(); err != nil {
+	if err := db.SendBatch(ctx, b).Close(); err != nil {
 		return opError("finish tasks", err)
 	}
 	return nil

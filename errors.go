@@ -87,6 +87,26 @@ var (
 
 	// ErrPoolStopped is returned by WorkerPool.Start after the pool stopped.
 	ErrPoolStopped = errors.New("worker pool stopped")
+
+	// ErrInvalidPriority is returned when a task's priority is not one of
+	// PriorityUrgent..PriorityLowest.
+	ErrInvalidPriority = errors.New("invalid priority")
+
+	// ErrTaskFinished is returned by CancelTask and RescheduleTask for a
+	// task that is Done, Failed or Cancelled.
+	ErrTaskFinished = errors.New("task is finished")
+
+	// ErrTaskRunning is returned by RetryTask and RescheduleTask for a task
+	// that is Running (CancelTask it first).
+	ErrTaskRunning = errors.New("task is running")
+
+	// ErrTaskCancelled is the cause of the cancellation of a running task's
+	// context after CancelTask: context.Cause(ctx) returns it in Run.
+	ErrTaskCancelled = errors.New("task cancelled")
+
+	// ErrInvalidFilter is returned by ListTasks and PurgeTasks for a filter
+	// that cannot work: an unknown state, a bad cursor, a limit out of range.
+	ErrInvalidFilter = errors.New("invalid filter")
 )
 
 // kindOfError is a sentinel that also matches a broader one.

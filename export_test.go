@@ -3,15 +3,13 @@ package backie
 // SQL the external tests check the plans of.
 var (
 	PlanSQLForTest           = sqlPlanSettings
-	ClaimSQLForTest          = claimSQL[claimShapeAnyType][0]
-	ClaimAfterSQLForTest     = claimSQL[claimShapeAnyType][1]
-	ClaimOneTypeSQLForTest   = claimSQL[claimShapeOneType][0]
-	ClaimOneTypeAfterForTest = claimSQL[claimShapeOneType][1]
-	ClaimTypesSQLForTest     = claimSQL[claimShapeEachType][0]
-	ClaimTypesAfterForTest   = claimSQL[claimShapeEachType][1]
+	ClaimSQLForTest          = claimSQL[claimShapeAnyType]
+	ClaimOneTypeSQLForTest   = claimSQL[claimShapeOneType]
+	ClaimTypesSQLForTest     = claimSQL[claimShapeEachType]
 	ClaimTypesMaxForTest     = claimTypesMax
 	CompleteDeleteSQLForTest = sqlFinishDelete
 	CompleteUpdateSQLForTest = sqlFinishUpdate
+	NextDueSQLForTest        = sqlNextDue
 )
 
 // SetAfterFinishForTest makes every pool on q call f after each write of

@@ -97,12 +97,12 @@ type wpEnv struct {
 	// attempts: the waits below look at the table when it does.
 	written chan struct{}
 	hook    wpHook
-	db   *pgxpool.Pool
-	reg  *backie.Registry
-	q    *backie.PgQueue
-	key  string
-	cdb  *pgxpool.Pool
-	cq   *backie.PgQueue
+	db      *pgxpool.Pool
+	reg     *backie.Registry
+	q       *backie.PgQueue
+	key     string
+	cdb     *pgxpool.Pool
+	cq      *backie.PgQueue
 }
 
 // checkOn makes the test's own statements run on db.
@@ -243,6 +243,13 @@ func wpConfig(cfg backie.Config) backie.Config {
 	}
 	if cfg.ShutdownGrace == 0 {
 		cfg.ShutdownGrace = 2 * time.Second
+	}
+	// The leader's work (rescue, counts) follows its heartbeat.
+	if cfg.HeartbeatInterval == 0 {
+		cfg.HeartbeatInterval = 50 * time.Millisecond
+	}
+	if cfg.HeartbeatTimeout == 0 {
+		cfg.HeartbeatTimeout = 5 * time.Second
 	}
 	return cfg
 }

@@ -166,8 +166,8 @@ func TestMigrateSchema(t *testing.T) {
 			require.NoError(t, err)
 			indexes, err := pgx.CollectRows(rows, pgx.RowTo[string])
 			require.NoError(t, err)
-			assert.Equal(t, []string{"backie_tasks_claim_idx", "backie_tasks_pkey", "backie_tasks_type_claim_idx",
-				"backie_tasks_uniq_idx"}, indexes)
+			assert.Equal(t, []string{"backie_tasks_claim_idx", "backie_tasks_done_idx", "backie_tasks_failed_idx",
+				"backie_tasks_pkey", "backie_tasks_type_claim_idx", "backie_tasks_uniq_idx"}, indexes)
 			v, dirty := enqMigrationVersion(t, pool, quoted+"."+backie.MigrationsTableDefault)
 			assert.Equal(t, int64(enqLatestMigration(t)), v)
 			assert.False(t, dirty)

@@ -25,20 +25,26 @@ type planCase struct {
 	sorts bool
 }
 
+// claimArgs are the claim's arguments after the types: 25 tasks, no pool
+// timeout, a process id, the four priorities and their cursors (from the
+// head of the queue, or after a cursor).
+const (
+	claimTail       = `25, NULL, '00000000-0000-7000-8000-0000000000aa', '{1,2,3,4}'`
+	claimFromHead   = claimTail + `, '{-infinity,-infinity,-infinity,-infinity}', '{00000000-0000-0000-0000-000000000000,00000000-0000-0000-0000-000000000000,00000000-0000-0000-0000-000000000000,00000000-0000-0000-0000-000000000000}'`
+	claimFromCursor = claimTail + `, ARRAY[now() - interval '1 hour', now() - interval '1 hour', '-infinity', '-infinity']::timestamptz[], '{00000000-0000-7000-8000-000000000000,00000000-0000-7000-8000-000000000000,00000000-0000-0000-0000-000000000000,00000000-0000-0000-0000-000000000000}'`
+)
+
 var planCases = []planCase{
-	{"claim", backie.ClaimSQLForTest, `('{wp_task}', NULL, 25, NULL)`, "backie_tasks_claim_idx", false},
-	{"claim after cursor", backie.ClaimAfterSQLForTest,
-		`('{wp_task}', NULL, 25, NULL, now() - interval '1 hour', '00000000-0000-7000-8000-000000000000')`,
+	{"claim", backie.ClaimSQLForTest, `('{wp_task}', NULL, ` + claimFromHead + `)`, "backie_tasks_claim_idx", false},
+	{"claim after cursor", backie.ClaimSQLForTest, `('{wp_task}', NULL, ` + claimFromCursor + `)`,
 		"backie_tasks_claim_idx", false},
-	{"claim, one type", backie.ClaimOneTypeSQLForTest, `('{wp_task}', '{email}', 25, NULL)`,
+	{"claim, one type", backie.ClaimOneTypeSQLForTest, `('{wp_task}', '{email}', ` + claimFromHead + `)`,
 		"backie_tasks_type_claim_idx", false},
-	{"claim, one type, after cursor", backie.ClaimOneTypeAfterForTest,
-		`('{wp_task}', '{email}', 25, NULL, now() - interval '1 hour', '00000000-0000-7000-8000-000000000000')`,
+	{"claim, one type, after cursor", backie.ClaimOneTypeSQLForTest, `('{wp_task}', '{email}', ` + claimFromCursor + `)`,
 		"backie_tasks_type_claim_idx", false},
-	{"claim, a few types", backie.ClaimTypesSQLForTest, `('{wp_task}', '{bulk,email}', 25, NULL)`,
+	{"claim, a few types", backie.ClaimTypesSQLForTest, `('{wp_task}', '{bulk,email}', ` + claimFromHead + `)`,
 		"backie_tasks_type_claim_idx", true},
-	{"claim, a few types, after cursor", backie.ClaimTypesAfterForTest,
-		`('{wp_task}', '{bulk,email}', 25, NULL, now() - interval '1 hour', '00000000-0000-7000-8000-000000000000')`,
+	{"claim, a few types, after cursor", backie.ClaimTypesSQLForTest, `('{wp_task}', '{bulk,email}', ` + claimFromCursor + `)`,
 		"backie_tasks_type_claim_idx", true},
 	{"finish: delete", backie.CompleteDeleteSQLForTest,
 		`('{00000000-0000-7000-8000-000000000001}', '{1}')`, "backie_tasks_pkey", false},

@@ -16,15 +16,21 @@ import (
 
 // Defaults of Config.
 const (
-	WorkersDefault           = 10
-	PollIntervalDefault      = time.Second
-	ShutdownGraceDefault     = 10 * time.Second
-	RescueIntervalDefault    = 30 * time.Second
-	RescueMarginDefault      = 30 * time.Second
-	FinishTimeoutDefault     = 10 * time.Second
-	HeartbeatIntervalDefault = 2 * time.Second
-	HeartbeatTimeoutDefault  = 10 * time.Second
+	WorkersDefault            = 10
+	PollIntervalDefault       = time.Second
+	ShutdownGraceDefault      = 10 * time.Second
+	RescueIntervalDefault     = 30 * time.Second
+	RescueMarginDefault       = 30 * time.Second
+	FinishTimeoutDefault      = 10 * time.Second
+	HeartbeatIntervalDefault  = 2 * time.Second
+	HeartbeatTimeoutDefault   = 10 * time.Second
+	CleanupDoneAfterDefault   = 24 * time.Hour
+	CleanupFailedAfterDefault = 7 * 24 * time.Hour
 )
+
+// KeepForever, as Config.CleanupDoneAfter or CleanupFailedAfter, keeps
+// finished tasks until they are removed by hand (0 means the default).
+const KeepForever time.Duration = -1
 
 // Config configures a WorkerPool. Its zero value is valid: ten workers
 // running every registered task of every type, RemoveFinished retention.
@@ -62,12 +68,15 @@ type Config struct {
 	// TaskTimeout, when set, replaces the timeout of every task this pool
 	// runs (each task's own Timeout otherwise). Defaults to 0.
 	TaskTimeout time.Duration
-	// RescueInterval is how often the pool looks for tasks left Running by
-	// a worker that died. Defaults to RescueIntervalDefault (30s).
+	// RescueInterval is how often the leader looks for tasks Running for
+	// longer than their timeout plus RescueMargin (a Run that ignores its
+	// context, a pool that ran under an older release). The tasks of a pool
+	// that stops heartbeating come back sooner, within a few heartbeats.
+	// Defaults to RescueIntervalDefault (30s).
 	RescueInterval time.Duration
 	// RescueMargin is how long past its timeout a Running task must be
-	// before it is taken back and retried. Defaults to RescueMarginDefault
-	// (30s).
+	// before the leader takes it back and retries it. Defaults to
+	// RescueMarginDefault (30s).
 	RescueMargin time.Duration
 	// FinishTimeout bounds each attempt to write finished tasks during a
 	// stop; while the pool runs, failed writes are retried until they
@@ -77,11 +86,24 @@ type Config struct {
 	// backie_processes and takes part in the election of the leader.
 	// Defaults to HeartbeatIntervalDefault (2s).
 	HeartbeatInterval time.Duration
-	// HeartbeatTimeout is how long a pool may go without renewing its entry
-	// before the other pools count it as dead, and how long a leader holds
-	// the leadership without renewing it. It must be longer than
-	// HeartbeatInterval. Defaults to HeartbeatTimeoutDefault (10s).
+	// HeartbeatTimeout is how long the pool may go without renewing its
+	// entry before the leader counts it as dead and takes its tasks back,
+	// and how long a leader holds the leadership without renewing it. It
+	// must be longer than HeartbeatInterval. Defaults to
+	// HeartbeatTimeoutDefault (10s).
 	HeartbeatTimeout time.Duration
+	// CleanupDoneAfter is how long Done tasks (kept by KeepAll) stay before
+	// the leader deletes them; KeepForever keeps them. Defaults to
+	// CleanupDoneAfterDefault (24h). The leader's own Config counts.
+	CleanupDoneAfter time.Duration
+	// CleanupFailedAfter is how long Failed and Cancelled tasks stay before
+	// the leader deletes them; KeepForever keeps them. Defaults to
+	// CleanupFailedAfterDefault (7 days).
+	CleanupFailedAfter time.Duration
+	// Periodic lists tasks the pool enqueues on a schedule (see
+	// PeriodicTask). Every pool that lists one takes part, and each tick
+	// is enqueued once. Defaults to none.
+	Periodic []PeriodicTask
 	// Logger receives the pool's logs. Defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -97,8 +119,10 @@ func (c Config) withDefaults() (Config, error) {
 	case !c.Retention.valid():
 		return bad("unknown Retention %v", c.Retention)
 	case c.PollInterval < 0, c.ShutdownGrace < 0, c.TaskTimeout < 0, c.RescueInterval < 0, c.RescueMargin < 0,
-		c.FinishTimeout < 0, c.HeartbeatInterval < 0, c.HeartbeatTimeout < 0:
-		return bad("durations must not be negative")
+		c.FinishTimeout < 0, c.HeartbeatInterval < 0, c.HeartbeatTimeout < 0,
+		c.CleanupDoneAfter < 0 && c.CleanupDoneAfter != KeepForever,
+		c.CleanupFailedAfter < 0 && c.CleanupFailedAfter != KeepForever:
+		return bad("durations must not be negative (but KeepForever)")
 	}
 	for _, t := range c.TaskTypes {
 		if err := validTaskType(t); err != nil {
@@ -113,6 +137,8 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.FinishTimeout, FinishTimeoutDefault)
 	setDefault(&c.HeartbeatInterval, HeartbeatIntervalDefault)
 	setDefault(&c.HeartbeatTimeout, HeartbeatTimeoutDefault)
+	setDefault(&c.CleanupDoneAfter, CleanupDoneAfterDefault)
+	setDefault(&c.CleanupFailedAfter, CleanupFailedAfterDefault)
 	if c.HeartbeatTimeout <= c.HeartbeatInterval {
 		return bad("HeartbeatTimeout (%v) must be longer than HeartbeatInterval (%v)", c.HeartbeatTimeout, c.HeartbeatInterval)
 	}
@@ -156,10 +182,11 @@ const resultsPerWorker = 2
 // notifications, the rescuer takes back tasks of lost workers, and the
 // pool's process entry heartbeats and, when elected, leads maintenance.
 type WorkerPool struct {
-	q     *PgQueue
-	cfg   Config
-	log   *slog.Logger
-	types []string // nil: every type
+	q        *PgQueue
+	cfg      Config
+	log      *slog.Logger
+	types    []string // nil: every type
+	periodic []periodicTask
 
 	mu          sync.Mutex
 	state       poolState
@@ -191,7 +218,12 @@ func NewWorkerPool(q *PgQueue, cfg Config) (*WorkerPool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backie: new worker pool: %w", err)
 	}
-	p := &WorkerPool{q: q, cfg: cfg, log: cfg.Logger.With("component", "backie"), done: make(chan struct{})}
+	periodic, err := checkPeriodic(cfg.Periodic, q.reg)
+	if err != nil {
+		return nil, fmt.Errorf("backie: new worker pool: %w", err)
+	}
+	p := &WorkerPool{q: q, cfg: cfg, log: cfg.Logger.With("component", "backie"), periodic: periodic,
+		done: make(chan struct{})}
 	for _, t := range cfg.TaskTypes {
 		p.types = append(p.types, string(t))
 	}
@@ -228,47 +260,70 @@ func (p *WorkerPool) Start(ctx context.Context) error {
 	}
 	names := p.q.reg.Names()
 	db, log := p.q.pool, p.log
+	host, _ := os.Hostname()
+	s := newSlots(p.cfg.Workers)
+	work := &workers{reg: p.q.reg, queue: p.q, log: log, retention: p.cfg.Retention, slots: s}
+	maint := &maintenance{db: db, log: log, reg: p.q.reg, retention: p.cfg.Retention, cfg: p.cfg}
+	proc := &process{db: db, log: log, id: uuid.Must(uuid.NewV7()), host: host, pid: os.Getpid(),
+		names: names, types: p.types, workers: p.cfg.Workers,
+		interval: p.cfg.HeartbeatInterval, timeout: p.cfg.HeartbeatTimeout, lead: maint.lead,
+		running: func() int { return p.cfg.Workers - s.available() },
+		finished: func() (int64, int64, int64) {
+			return work.done.Swap(0), work.failed.Swap(0), work.retried.Swap(0)
+		}}
+	// The pool is registered before it claims: a task is only ever held by
+	// a pool the leader can see.
+	if err := proc.register(ctx); err != nil {
+		return opError("start worker pool: register", err)
+	}
+	var periodic *periodic
+	if len(p.periodic) > 0 {
+		periodic = newPeriodic(p.q, log, p.periodic)
+		if err := periodic.start(ctx); err != nil {
+			_, _ = db.Exec(context.WithoutCancel(ctx), sqlUnregisterProcess, proc.id)
+			return opError("start worker pool: periodic tasks", err)
+		}
+	}
 
 	base := context.WithoutCancel(ctx)
 	claimCtx, claimCancel := context.WithCancelCause(base)
 	workCtx, workCancel := context.WithCancelCause(base)
+	runCtx, runCancel := context.WithCancel(base) // ends when the workers are done
 	lifeCtx, lifeCancel := context.WithCancel(base)
 	p.claimCancel, p.workCancel = claimCancel, workCancel
 	p.state = poolRunning
 
-	s := newSlots(p.cfg.Workers)
-	claim := newClaimer(db, log, s, names, p.types, p.cfg.TaskTimeout, p.cfg.PollInterval, !p.cfg.DisableNotifications)
+	notified := !p.cfg.DisableNotifications
+	claim := newClaimer(db, log, s, names, p.types, proc.id, p.cfg.TaskTimeout, p.cfg.PollInterval, notified)
 	results := make(chan rowChange, resultsPerWorker*p.cfg.Workers)
-	work := &workers{reg: p.q.reg, queue: p.q, log: log, retention: p.cfg.Retention, slots: s,
-		jobs: claim.jobs, results: results}
+	work.jobs, work.results = claim.jobs, results
 	complete := &completer{db: db, log: log, results: results, finishTimeout: p.cfg.FinishTimeout,
 		lingerFor: max(completeLingerFor, p.cfg.Workers/2), stopping: p.stopping, dueIn: claim.dueIn,
 		written: p.q.afterFinish}
-	rescue := &rescuer{db: db, log: log, reg: p.q.reg, names: names, types: p.types,
-		interval: p.cfg.RescueInterval, margin: p.cfg.RescueMargin, retention: p.cfg.Retention, results: results}
-	host, _ := os.Hostname()
-	maint := &maintenance{db: db, log: log, timeout: p.cfg.HeartbeatTimeout}
-	proc := &process{db: db, log: log, id: uuid.Must(uuid.NewV7()), host: host, pid: os.Getpid(),
-		names: names, types: p.types, workers: p.cfg.Workers,
-		interval: p.cfg.HeartbeatInterval, timeout: p.cfg.HeartbeatTimeout, lead: maint.lead}
 
 	var producers sync.WaitGroup // everything that sends results
 	for range p.cfg.Workers {
 		producers.Go(func() { work.run(workCtx) })
 	}
-	producers.Go(func() { rescue.run(claimCtx) })
-	var claimers sync.WaitGroup
+	var claimers sync.WaitGroup // everything that stops with the soft stop
 	claimers.Go(func() { claim.run(claimCtx) })
-	if !p.cfg.DisableNotifications {
-		// After a (re)connect the claimer claims at once and looks ahead:
-		// tasks may have come while nobody listened.
-		listen := &listener{db: db, log: log, connected: claim.pollNow,
-			handle: func(payload string) {
-				if typ, d, ok := parseTaskNotification(payload); ok && (p.types == nil || slices.Contains(p.types, typ)) {
-					claim.dueIn(d)
-				}
-			}}
-		claimers.Go(func() { listen.run(claimCtx) })
+	if periodic != nil {
+		claimers.Go(func() { periodic.run(claimCtx) })
+	}
+	var watchers sync.WaitGroup // everything that serves running tasks
+	if notified {
+		// After a (re)connect the claimer claims at once and looks ahead,
+		// and the running tasks' cancellations are checked: notifications
+		// may have come while nobody listened.
+		listen := &listener{db: db, log: log,
+			connected: func() {
+				claim.pollNow()
+				checkCancelled(runCtx, db, log, work)
+			},
+			handle: func(payload string) { p.notified(payload, claim, work) }}
+		watchers.Go(func() { listen.run(runCtx) })
+	} else {
+		watchers.Go(func() { pollCancelled(runCtx, db, log, work, min(p.cfg.PollInterval, cancelPollMax)) })
 	}
 	var background sync.WaitGroup
 	background.Go(func() { complete.run(base) })
@@ -276,6 +331,8 @@ func (p *WorkerPool) Start(ctx context.Context) error {
 	go func() {
 		claimers.Wait()
 		producers.Wait()
+		runCancel()
+		watchers.Wait()
 		close(results)
 		lifeCancel() // the completer drains results; the process entry goes last
 		background.Wait()
@@ -298,6 +355,31 @@ func (p *WorkerPool) Start(ctx context.Context) error {
 	p.log.Info("backie: worker pool started", "workers", p.cfg.Workers, "task_names", names,
 		"task_types", p.types, "retention", p.cfg.Retention.String(), "process_id", proc.id)
 	return nil
+}
+
+// notified handles a notification on the tables' channel: a new task
+// ("t<ms>:<type>"), a cancel ("c<id>"), a pause or resume ("p<type>",
+// "r<type>").
+func (p *WorkerPool) notified(payload string, claim *claimer, work *workers) {
+	if typ, d, ok := parseTaskNotification(payload); ok {
+		if p.types == nil || slices.Contains(p.types, typ) {
+			claim.dueIn(d)
+		}
+		return
+	}
+	if payload == "" {
+		return
+	}
+	switch kind, rest := payload[0], payload[1:]; kind {
+	case 'c':
+		if id, err := uuid.Parse(rest); err == nil {
+			work.cancel(id)
+		}
+	case 'r':
+		if p.types == nil || slices.Contains(p.types, rest) {
+			claim.pollNow()
+		}
+	}
 }
 
 func (p *WorkerPool) stopping() bool {

@@ -31,8 +31,10 @@ type Queue interface {
 type CreateOption func(*createOptions)
 
 type createOptions struct {
-	runAt *time.Time
-	delay time.Duration
+	runAt    *time.Time
+	delay    time.Duration
+	priority *int
+	uniq     *TaskHash // replaces the task's Uniq (periodic tasks' start runs)
 }
 
 // RunAt makes the task due at t instead of now: it stays Scheduled until t.
@@ -45,6 +47,13 @@ func RunAt(t time.Time) CreateOption {
 // database's clock). A d <= 0 makes it Ready at once.
 func RunAfter(d time.Duration) CreateOption {
 	return func(o *createOptions) { o.delay = max(d, 0); o.runAt = nil }
+}
+
+// WithPriority gives the task priority p instead of its Priority(): from
+// PriorityUrgent (1, claimed first) to PriorityLowest (4). Another value
+// fails the enqueue with ErrInvalidPriority.
+func WithPriority(p int) CreateOption {
+	return func(o *createOptions) { o.priority = &p }
 }
 
 func applyCreateOptions(opts []CreateOption) createOptions {

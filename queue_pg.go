@@ -55,8 +55,9 @@ type dbtx interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// prepare validates task and builds its record. It touches no database.
-func (q *PgQueue) prepare(task Task) (*TaskRecord, error) {
+// prepare validates task and builds its record, with the options o. It
+// touches no database.
+func (q *PgQueue) prepare(task Task, o createOptions) (*TaskRecord, error) {
 	if task == nil {
 		return nil, ErrNilTask
 	}
@@ -74,9 +75,19 @@ func (q *PgQueue) prepare(task Task) (*TaskRecord, error) {
 	if err := validTaskType(taskType); err != nil {
 		return nil, fmt.Errorf("task %q: %w", name, err)
 	}
-	hash, err := task.Uniq()
-	if err != nil {
+	var hash TaskHash
+	if o.uniq != nil {
+		hash = *o.uniq
+	} else if hash, err = task.Uniq(); err != nil {
 		return nil, fmt.Errorf("task %q: %w: %w", name, ErrInvalidUniqHash, err)
+	}
+	priority := task.Priority()
+	if o.priority != nil {
+		priority = *o.priority
+	}
+	if !validPriority(priority) {
+		return nil, fmt.Errorf("task %q: %w: %d, want %d (urgent) to %d (lowest)", name, ErrInvalidPriority, priority,
+			PriorityUrgent, PriorityLowest)
 	}
 	switch {
 	case len(hash) > MaxTaskHashLen:
@@ -102,6 +113,7 @@ func (q *PgQueue) prepare(task Task) (*TaskRecord, error) {
 		Name:       name,
 		Type:       taskType,
 		UniqHash:   hash,
+		Priority:   priority,
 		Payload:    payload,
 		Timeout:    timeout,
 		MaxRetries: min(max(task.MaxRetries(), 0), math.MaxInt32), // fits max_retries integer
@@ -179,15 +191,16 @@ func (q *PgQueue) CreateTasksTx(ctx context.Context, tx pgx.Tx, tasks []Task, op
 
 // insertArgs holds the columns of a batch, one slice element per task.
 type insertArgs struct {
-	ids      []pgtype.UUID // see pgID
-	names    []string
-	types    []string
-	hashes   []*string
-	payloads []json.RawMessage // jsonb in binary, json text without parameter types
-	timeouts []int64
-	retries  []int32
-	runAts   []*time.Time // nil: now() + delays
-	delays   []int64      // milliseconds
+	ids        []pgtype.UUID // see pgID
+	names      []string
+	types      []string
+	hashes     []*string
+	priorities []int16
+	payloads   []json.RawMessage // jsonb in binary, json text without parameter types
+	timeouts   []int64
+	retries    []int32
+	runAts     []*time.Time // nil: now() + delays
+	delays     []int64      // milliseconds
 }
 
 func (a *insertArgs) add(rec *TaskRecord, o createOptions) {
@@ -200,6 +213,7 @@ func (a *insertArgs) add(rec *TaskRecord, o createOptions) {
 	a.names = append(a.names, rec.Name)
 	a.types = append(a.types, string(rec.Type))
 	a.hashes = append(a.hashes, hash)
+	a.priorities = append(a.priorities, int16(rec.Priority))
 	a.payloads = append(a.payloads, json.RawMessage(rec.Payload))
 	a.timeouts = append(a.timeouts, rec.Timeout.Milliseconds())
 	a.retries = append(a.retries, int32(rec.MaxRetries))
@@ -212,6 +226,7 @@ func (a *insertArgs) addAll(b insertArgs) {
 	a.names = append(a.names, b.names...)
 	a.types = append(a.types, b.types...)
 	a.hashes = append(a.hashes, b.hashes...)
+	a.priorities = append(a.priorities, b.priorities...)
 	a.payloads = append(a.payloads, b.payloads...)
 	a.timeouts = append(a.timeouts, b.timeouts...)
 	a.retries = append(a.retries, b.retries...)
@@ -231,7 +246,7 @@ func (q *PgQueue) createTasks(ctx context.Context, db dbtx, tasks []Task, opts [
 	recs := make([]*TaskRecord, len(tasks))
 	var a insertArgs
 	for i, t := range tasks {
-		rec, err := q.prepare(t)
+		rec, err := q.prepare(t, o)
 		if err != nil {
 			if len(tasks) > 1 {
 				return nil, fmt.Errorf("task %d of %d: %w", i, len(tasks), err)
@@ -303,8 +318,8 @@ func (q *PgQueue) insert(ctx context.Context, db dbtx, a insertArgs) (map[TaskID
 }
 
 func runInsert(ctx context.Context, db dbtx, a insertArgs) (map[TaskID]insertedRow, error) {
-	rows, err := db.Query(ctx, sqlInsert, a.ids, a.names, a.types, a.hashes, a.payloads, a.timeouts, a.retries,
-		a.runAts, a.delays)
+	rows, err := db.Query(ctx, sqlInsert, a.ids, a.names, a.types, a.hashes, a.priorities, a.payloads, a.timeouts,
+		a.retries, a.runAts, a.delays)
 	if err != nil {
 		return nil, err
 	}

@@ -300,12 +300,14 @@ func (*regEmptyStruct) Uniq() (backie.TaskHash, error)             { return "", 
 func (*regEmptyStruct) MaxRetries() int                            { return 0 }
 func (*regEmptyStruct) Backoff(int) time.Duration                  { return 0 }
 func (*regEmptyStruct) Timeout() time.Duration                     { return time.Second }
+func (*regEmptyStruct) Priority() int                              { return backie.PriorityDefault }
 func (*regCustomMarshal) Run(context.Context, backie.Queue) error  { return nil }
 func (*regCustomMarshal) TaskType() backie.TaskType                { return "" }
 func (*regCustomMarshal) Uniq() (backie.TaskHash, error)           { return "", nil }
 func (*regCustomMarshal) MaxRetries() int                          { return 0 }
 func (*regCustomMarshal) Backoff(int) time.Duration                { return 0 }
 func (*regCustomMarshal) Timeout() time.Duration                   { return time.Second }
+func (*regCustomMarshal) Priority() int                            { return backie.PriorityDefault }
 func (r *regCustomMarshal) MarshalJSON() ([]byte, error)           { return json.Marshal(r.secret) }
 func (*regEmbeddedFields) Run(context.Context, backie.Queue) error { return nil }
 func (regNamedString) Run(context.Context, backie.Queue) error     { return nil }
@@ -314,6 +316,7 @@ func (regNamedString) Uniq() (backie.TaskHash, error)              { return "", 
 func (regNamedString) MaxRetries() int                             { return 0 }
 func (regNamedString) Backoff(int) time.Duration                   { return 0 }
 func (regNamedString) Timeout() time.Duration                      { return time.Second }
+func (regNamedString) Priority() int                               { return backie.PriorityDefault }
 
 func TestRegisterRefusesTypesWithoutPayload(t *testing.T) {
 	t.Parallel()

@@ -33,9 +33,10 @@ func wpRescueConfig(cfg backie.Config) backie.Config {
 }
 
 // TestRescuerTakesBackAbandonedTask: a task left Running by a dead worker
-// is taken back (an attempt, kind "abandoned"), retried and completed; a
-// task Running within its timeout, and tasks of other names, are left
-// alone.
+// is taken back by the leader (an attempt, kind "abandoned"), retried and
+// completed; a task Running within its timeout is left alone. The leader
+// takes back the tasks of every name, those its registry does not know
+// with the default backoff.
 func TestRescuerTakesBackAbandonedTask(t *testing.T) {
 	t.Parallel()
 	db := dbtest.Pool(t, dbtest.Options{MaxConns: 4})
@@ -73,14 +74,18 @@ func TestRescuerTakesBackAbandonedTask(t *testing.T) {
 	require.Equal(t, 1, got.Retries)
 	require.Nil(t, got.Error)
 
-	// Several rescue passes have run since: the others are untouched.
-	for _, id := range []backie.TaskID{recs[1].ID, foreign.ID} {
-		got := env.find(t, id)
-		require.Equal(t, backie.StateRunning, got.State())
-		require.Equal(t, 1, got.Attempt)
-		require.Zero(t, got.Retries)
-		require.Nil(t, got.Error)
-	}
+	// Several rescue passes have run since: the busy task is untouched.
+	got = env.find(t, recs[1].ID)
+	require.Equal(t, backie.StateRunning, got.State())
+	require.Equal(t, 1, got.Attempt)
+	require.Zero(t, got.Retries)
+	require.Nil(t, got.Error)
+	// The foreign task waits for a pool that serves it, its lost attempt
+	// counted.
+	got = env.find(t, foreign.ID)
+	require.Nil(t, got.RunningAt)
+	require.Equal(t, 1, got.Retries)
+	require.Equal(t, backie.ErrorKindAbandoned, got.Error.Kind)
 	select {
 	case r := <-seen:
 		t.Fatalf("task %d ran although it was not abandoned", r.Attempt)
@@ -112,7 +117,8 @@ func TestRescuerFailsAbandonedTaskOutOfRetries(t *testing.T) {
 }
 
 // TestRescuedTaskIgnoresStaleFinish: a task that overruns its timeout and
-// ignores its context is taken back and claimed again by another pool; when
+// ignores its context is taken back by the leader and claimed again by
+// another pool; when
 // the first attempt finally returns, its finishing write is ignored (it is
 // guarded by the attempt), and only the second attempt finishes the task.
 func TestRescuedTaskIgnoresStaleFinish(t *testing.T) {
@@ -141,16 +147,16 @@ func TestRescuedTaskIgnoresStaleFinish(t *testing.T) {
 		}
 	})
 
-	// Pool A runs attempt 1 with a 100ms timeout; its own rescuer waits
-	// the default 30s margin.
-	poolA, stopA := wpStart(t, env.q, backie.Config{Workers: 1, TaskTimeout: 100 * time.Millisecond})
+	// Pool A, the leader, runs attempt 1 with a 100ms timeout, and takes
+	// the hung task back 10ms after it.
+	poolA, stopA := wpStart(t, env.q, wpRescueConfig(backie.Config{Workers: 1, TaskTimeout: 100 * time.Millisecond}))
 	task := env.task(1)
 	task.Retries, task.BackoffMS = 3, 1
 	rec := env.create(t, task)[0]
 	require.Equal(t, 1, wpRecv(t, started, "attempt 1"))
 
-	// Pool B takes the hung task back and runs attempt 2 with a 1h timeout.
-	wpStart(t, env.q, wpRescueConfig(backie.Config{Workers: 1, TaskTimeout: time.Hour}))
+	// Pool B, whose worker is free, runs attempt 2 with a 1h timeout.
+	wpStart(t, env.q, backie.Config{Workers: 1, TaskTimeout: time.Hour})
 	t.Cleanup(func() { // before the pools' cleanups
 		for a := 1; a <= 3; a++ {
 			releaseAttempt(a)

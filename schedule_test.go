@@ -37,9 +37,6 @@ func TestScheduledTasksWakeThePool(t *testing.T) {
 		})
 		return env, started
 	}
-	due := func(t *testing.T, env *wpEnv, id backie.TaskID) time.Time {
-		return env.find(t, id).ScheduledAt
-	}
 
 	t.Run("notified of a task scheduled for later", func(t *testing.T) {
 		t.Parallel()
@@ -51,7 +48,7 @@ func TestScheduledTasksWakeThePool(t *testing.T) {
 		require.NoError(t, err)
 		s := wpRecv(t, started, "the scheduled task")
 		require.Equal(t, 1, s.n)
-		require.False(t, s.at.Before(due(t, env, rec.ID).Add(-5*time.Millisecond)), "started before it was due")
+		require.False(t, s.at.Before(rec.ScheduledAt.Add(-5*time.Millisecond)), "started before it was due")
 	})
 
 	t.Run("found by the last poll, notifications off", func(t *testing.T) {
@@ -63,7 +60,7 @@ func TestScheduledTasksWakeThePool(t *testing.T) {
 		require.NoError(t, err)
 		wpStart(t, env.q, backie.Config{Workers: 2, PollInterval: poll, DisableNotifications: true})
 		s := wpRecv(t, started, "the scheduled task")
-		require.False(t, s.at.Before(due(t, env, rec.ID).Add(-5*time.Millisecond)), "started before it was due")
+		require.False(t, s.at.Before(rec.ScheduledAt.Add(-5*time.Millisecond)), "started before it was due")
 	})
 
 	t.Run("retry after its backoff, notifications off", func(t *testing.T) {

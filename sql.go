@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 )
@@ -38,8 +39,9 @@ const (
 // recordColumns are the columns of a TaskRecord, in the order scanRecord
 // reads them.
 var recordColumns = []string{
-	"id", "task_name", "task_type", "uniq_hash", "payload", "timeout_msecs", "created_at",
-	"scheduled_at", "running_at", "done_at", "error_info", "retries", "max_retries", "attempt",
+	"id", "task_name", "task_type", "uniq_hash", "priority", "payload", "timeout_msecs", "created_at",
+	"scheduled_at", "running_at", "done_at", "cancelled_at", "error_info", "retries", "max_retries", "attempt",
+	"process_id",
 }
 
 // columns returns recordColumns as a select list, each with prefix.
@@ -56,20 +58,33 @@ func columns(prefix string) string {
 }
 
 // scanRecord scans the recordColumns of one row.
-func scanRecord(row pgx.Row) (*TaskRecord, error) {
+func scanRecord(row pgx.Row) (*TaskRecord, error) { return scanRecordAnd(row) }
+
+// scanRecordAnd scans the recordColumns of one row, then the columns that
+// follow them into extra.
+func scanRecordAnd(row pgx.Row, extra ...any) (*TaskRecord, error) {
 	var (
 		r         TaskRecord
 		name, typ string
 		hash      *string
+		priority  int16
 		timeoutMS int64
 		errInfo   []byte
+		process   pgtype.UUID
 	)
-	err := row.Scan((*[16]byte)(&r.ID), &name, &typ, &hash, &r.Payload, &timeoutMS, &r.CreatedAt,
-		&r.ScheduledAt, &r.RunningAt, &r.DoneAt, &errInfo, &r.Retries, &r.MaxRetries, &r.Attempt)
+	dest := append([]any{(*[16]byte)(&r.ID), &name, &typ, &hash, &priority, &r.Payload, &timeoutMS, &r.CreatedAt,
+		&r.ScheduledAt, &r.RunningAt, &r.DoneAt, &r.CancelledAt, &errInfo, &r.Retries, &r.MaxRetries, &r.Attempt,
+		&process}, extra...)
+	err := row.Scan(dest...)
 	if err != nil {
 		return nil, err
 	}
 	r.Name, r.Type, r.Timeout = name, TaskType(typ), time.Duration(timeoutMS)*time.Millisecond
+	r.Priority = int(priority)
+	if process.Valid {
+		id := uuid.UUID(process.Bytes)
+		r.ProcessID = &id
+	}
 	if hash != nil {
 		r.UniqHash = TaskHash(*hash)
 	}
@@ -135,12 +150,13 @@ const sqlSelectChannel = `SELECT ` + sqlChannel
 // due: "t<milliseconds>:<type>" (see notification); in a transaction the
 // notification is delivered at commit.
 const sqlInsert = `WITH ins AS (
-	INSERT INTO backie_tasks (id, task_name, task_type, uniq_hash, payload, timeout_msecs, max_retries, scheduled_at)
-	SELECT t.id, t.name, t.typ, t.hash, t.payload, t.tmo, t.mr,
+	INSERT INTO backie_tasks (id, task_name, task_type, uniq_hash, priority, payload, timeout_msecs, max_retries,
+	                          scheduled_at)
+	SELECT t.id, t.name, t.typ, t.hash, t.priority, t.payload, t.tmo, t.mr,
 	       COALESCE(t.run_at, now() + t.delay_ms * interval '1 millisecond')
-	FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::bigint[], $7::int[],
-	            $8::timestamptz[], $9::bigint[])
-	     AS t(id, name, typ, hash, payload, tmo, mr, run_at, delay_ms)
+	FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::jsonb[], $7::bigint[], $8::int[],
+	            $9::timestamptz[], $10::bigint[])
+	     AS t(id, name, typ, hash, priority, payload, tmo, mr, run_at, delay_ms)
 	ORDER BY t.name, t.hash
 	ON CONFLICT (task_name, uniq_hash) WHERE uniq_hash IS NOT NULL AND done_at IS NULL DO NOTHING
 	RETURNING id, task_type, created_at, scheduled_at
@@ -206,48 +222,68 @@ const sqlPlanSettings = `SELECT set_config('plan_cache_mode', 'force_generic_pla
 // statement: the inner SELECT … FOR UPDATE SKIP LOCKED takes rows no other
 // transaction holds, so no task is handed to two workers, across goroutines
 // and processes. attempt is bumped so that finishing writes can tell this
-// attempt from a later one. Parameters: $1 the pool's task names, $2 its
-// task types (null: every type), $3 how many, $4 the pool's TaskTimeout in
-// milliseconds (null: each task's own), and with a cursor $5 and $6, the
-// (scheduled_at, id) of the last task the pool claimed.
+// attempt from a later one, and process_id says which pool holds the task.
+//
+// Parameters: $1 the pool's task names, $2 its task types (null: every
+// type), $3 how many, $4 the pool's TaskTimeout in milliseconds (null: each
+// task's own), $5 the pool's process id, and $6, $7, $8 the priorities in
+// claim order with a cursor for each: the (scheduled_at, id) of the last
+// task the pool claimed at that priority ('-infinity' for none).
+//
+// The scan runs once per priority (claimLevels), so that each walks the
+// claim index in order from its own due tasks, and the outer LIMIT stops
+// the next priorities' scans as soon as $3 tasks are locked: a backlog of
+// lower priority costs a claim nothing, and neither do tasks scheduled for
+// later (they sort after the due ones of their priority). The statement
+// has no ORDER BY across priorities: the nested loop returns them in the
+// order of $6 (the plans are checked in plan_test.go). Tasks of a paused
+// type are left alone.
 const claimUpdate = `UPDATE backie_tasks AS t
-SET running_at = now(), attempt = t.attempt + 1, timeout_msecs = COALESCE($4::bigint, t.timeout_msecs)
+SET running_at = now(), attempt = t.attempt + 1, timeout_msecs = COALESCE($4::bigint, t.timeout_msecs),
+    process_id = $5::uuid
 FROM (
+	SELECT c.id FROM unnest($6::smallint[], $7::timestamptz[], $8::uuid[]) AS lv(priority, after_at, after_id)
+	CROSS JOIN LATERAL (
 %s
+	) AS c
+	LIMIT $3
 ) AS c
 WHERE t.id = c.id
 RETURNING %s`
 
-// claimScan locks up to $3 Ready tasks in claim order, oldest scheduled_at
-// first: %[1]s is the select list, %[2]s the unfinished-and-type condition,
-// %[3]s the cursor condition (or nothing).
-const claimScan = `	SELECT %[1]s FROM backie_tasks
-	WHERE %[2]s
-	  AND running_at IS NULL AND scheduled_at <= now()
-	  AND task_name = ANY($1::text[])%[3]s
-	ORDER BY scheduled_at, id
-	LIMIT $3
-	FOR UPDATE SKIP LOCKED`
+// claimScan locks up to $3 Ready tasks of priority lv.priority in claim
+// order, oldest scheduled_at first, after the priority's cursor: %[1]s is
+// the select list, %[2]s the unfinished-and-type condition, %[3]s the
+// paused-types condition.
+const claimScan = `		SELECT %[1]s FROM backie_tasks
+		WHERE %[2]s AND priority = lv.priority
+		  AND scheduled_at <= now() AND (scheduled_at, id) > (lv.after_at, lv.after_id)
+		  AND running_at IS NULL AND task_name = ANY($1::text[])%[3]s
+		ORDER BY scheduled_at, id
+		LIMIT $3
+		FOR UPDATE SKIP LOCKED`
 
-// claimEachType is the claim of a pool that serves a few task types ($2,
-// without duplicates). One index scan cannot return several types' tasks
-// in claim order, so each type is read through backie_tasks_type_claim_idx
-// on its own (%s, a claimScan), and the oldest $3 of what those scans lock
-// are claimed. Each scan must lock up to $3 tasks, since the oldest $3 due
-// tasks may all be of one type; the locks on tasks not claimed end with
-// the statement's transaction, a few milliseconds later. Such a claim took
-// every worker it had, so this pool claims again as soon as a worker is
-// free; another pool whose claim skipped those tasks while they were
-// locked finds them at its next claim, wake-up or poll. Walking
-// backie_tasks_claim_idx and filtering types in the heap instead would
-// step over every due task of the types the pool does not serve, on every
-// claim that starts from the head of the queue.
-const claimEachType = `	SELECT c.id FROM unnest($2::text[]) AS ty(task_type)
-	CROSS JOIN LATERAL (
+// claimEachType is the scan of a pool that serves a few task types ($2,
+// without duplicates), for one priority. One index scan cannot return
+// several types' tasks in claim order, so each type is read through
+// backie_tasks_type_claim_idx on its own (%s, a claimScan), and the oldest
+// $3 of what those scans lock are claimed. Each scan must lock up to $3
+// tasks, since the oldest $3 due tasks may all be of one type; the locks
+// on tasks not claimed end with the statement's transaction, a few
+// milliseconds later. Such a claim took every worker it had, so this pool
+// claims again as soon as a worker is free; another pool whose claim
+// skipped those tasks while they were locked finds them at its next claim,
+// wake-up or poll. Walking backie_tasks_claim_idx and filtering types in
+// the heap instead would step over every due task of the types the pool
+// does not serve, on every claim that starts from the head of the queue.
+// Paused types are not scanned at all.
+const claimEachType = `		SELECT s.id FROM unnest($2::text[]) AS ty(task_type)
+		CROSS JOIN LATERAL (
 	%s
-	) AS c
-	ORDER BY c.scheduled_at, c.id
-	LIMIT $3`
+		) AS s
+		WHERE ty.task_type <> ALL (ARRAY(SELECT task_type FROM backie_paused_types))
+		ORDER BY s.scheduled_at, s.id
+		LIMIT $3`
 
 // Conditions of the claim scans.
 const (
@@ -260,12 +296,14 @@ const (
 	claimOneType = notDoneByType + ` AND task_type = ($2::text[])[1]`
 	// claimTypeOfRow: the type of the row of unnest($2) the scan is for.
 	claimTypeOfRow = notDoneByType + ` AND task_type = ty.task_type`
-	// claimAfterCursor starts the scan after the last task the pool
-	// claimed. Claimed tasks leave dead entries at the head of the claim
-	// index until VACUUM runs; under a backlog a scan from the start would
-	// step over all of them on every claim.
-	claimAfterCursor = `
-	  AND (scheduled_at, id) > ($5::timestamptz, $6::uuid)`
+	// notPausedRow: the task's type is not paused; the array of paused
+	// types is read once per statement.
+	notPausedRow = `
+		  AND task_type <> ALL (ARRAY(SELECT task_type FROM backie_paused_types))`
+	// notPausedOnly: the pool's only type is not paused; checked once, so
+	// a paused type's tasks are not even read.
+	notPausedOnly = `
+		  AND NOT EXISTS (SELECT FROM backie_paused_types WHERE task_type = ($2::text[])[1])`
 )
 
 // claimShape is which claim statement a pool uses, by how many task types
@@ -294,20 +332,17 @@ func shapeFor(types []string) claimShape {
 	return claimShapeAnyType
 }
 
-// claimSQL holds the claim statements, [shape][with cursor].
-var claimSQL = func() (s [3][2]string) {
-	for _, cursor := range []int{0, 1} {
-		after := ""
-		if cursor == 1 {
-			after = claimAfterCursor
-		}
-		s[claimShapeAnyType][cursor] = fmt.Sprintf(claimUpdate, fmt.Sprintf(claimScan, "id", claimAnyType, after), columns("t."))
-		s[claimShapeOneType][cursor] = fmt.Sprintf(claimUpdate, fmt.Sprintf(claimScan, "id", claimOneType, after), columns("t."))
-		scan := strings.ReplaceAll(fmt.Sprintf(claimScan, "id, scheduled_at", claimTypeOfRow, after), "\n", "\n\t")
-		s[claimShapeEachType][cursor] = fmt.Sprintf(claimUpdate, fmt.Sprintf(claimEachType, scan), columns("t."))
-	}
-	return s
-}()
+// claimSQL holds the claim statements, by shape.
+var claimSQL = [3]string{
+	claimShapeAnyType: fmt.Sprintf(claimUpdate, fmt.Sprintf(claimScan, "id", claimAnyType, notPausedRow), columns("t.")),
+	claimShapeOneType: fmt.Sprintf(claimUpdate, fmt.Sprintf(claimScan, "id", claimOneType, notPausedOnly), columns("t.")),
+	claimShapeEachType: fmt.Sprintf(claimUpdate,
+		fmt.Sprintf(claimEachType, strings.ReplaceAll(fmt.Sprintf(claimScan, "id, scheduled_at", claimTypeOfRow, ""), "\n", "\n\t")),
+		columns("t.")),
+}
+
+// noCursor is the cursor of a priority the pool has not claimed from.
+var noCursor = pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true}
 
 // sqlNextDue returns how many seconds from now the pool's next task is
 // due (null when none is), among the tasks that were not due yet for the
@@ -317,14 +352,11 @@ var claimSQL = func() (s [3][2]string) {
 // window bounds the scan, which walks the claim index and filters names
 // and types in the heap.
 const sqlNextDue = `SELECT extract(epoch FROM min(scheduled_at) - clock_timestamp())::float8
-FROM (
-	SELECT scheduled_at FROM backie_tasks
-	WHERE ` + notDone + ` AND running_at IS NULL
-	  AND scheduled_at > $4::timestamptz AND scheduled_at <= now() + $3::bigint * interval '1 millisecond'
-	  AND task_name = ANY($1::text[]) AND ($2::text[] IS NULL OR task_type = ANY($2::text[]))
-	ORDER BY scheduled_at
-	LIMIT 1
-) AS next`
+FROM backie_tasks
+WHERE ` + notDone + ` AND priority = ANY($5::smallint[]) AND running_at IS NULL
+  AND scheduled_at > $4::timestamptz AND scheduled_at <= now() + $3::bigint * interval '1 millisecond'
+  AND task_name = ANY($1::text[]) AND ($2::text[] IS NULL OR task_type = ANY($2::text[]))
+  AND task_type <> ALL (ARRAY(SELECT task_type FROM backie_paused_types))`
 
 // --- Finishing ---------------------------------------------------------
 
@@ -335,53 +367,69 @@ FROM (
 // each task by its id (notDoneByID).
 //
 // sqlFinishUpdate applies a rowChange per task; see rowChange for what
-// each column means.
+// each column means. A task whose cancellation was asked for while it ran
+// (cancelled_at set) is finished whatever the attempt says: it becomes
+// Cancelled and is never retried.
 const (
 	sqlFinishDelete = `DELETE FROM backie_tasks AS t
 USING unnest($1::uuid[], $2::int[]) AS f(id, attempt)
 WHERE t.id = f.id AND t.attempt = f.attempt AND t.running_at IS NOT NULL AND ` + notDoneByID
 
 	sqlFinishUpdate = `UPDATE backie_tasks AS t SET
-	running_at   = CASE WHEN f.finish THEN t.running_at END,
-	done_at      = CASE WHEN f.finish THEN now() END,
+	running_at   = CASE WHEN f.finish OR t.cancelled_at IS NOT NULL THEN t.running_at END,
+	done_at      = CASE WHEN f.finish OR t.cancelled_at IS NOT NULL THEN now() END,
 	error_info   = CASE WHEN f.keep_error THEN t.error_info ELSE f.error_info END,
-	retries      = t.retries + f.add_retries,
-	scheduled_at = COALESCE(now() + f.delay_ms * interval '1 millisecond', t.scheduled_at)
+	retries      = t.retries + CASE WHEN t.cancelled_at IS NULL THEN f.add_retries ELSE 0 END,
+	scheduled_at = CASE WHEN t.cancelled_at IS NULL
+	                    THEN COALESCE(now() + f.delay_ms * interval '1 millisecond', t.scheduled_at)
+	                    ELSE t.scheduled_at END
 FROM unnest($1::uuid[], $2::int[], $3::bool[], $4::bool[], $5::jsonb[], $6::int[], $7::bigint[])
 	AS f(id, attempt, finish, keep_error, error_info, add_retries, delay_ms)
 WHERE t.id = f.id AND t.attempt = f.attempt AND t.running_at IS NOT NULL AND ` + notDoneByID
 )
 
-// --- Rescuing ----------------------------------------------------------
+// --- Rescuing (the leader) ---------------------------------------------
 
-// sqlRescue finds tasks of the pool's names ($1) and types ($2) that have
-// been Running longer than their timeout plus the margin ($3 ms): their
-// worker died (process killed, machine lost) or their Run ignores its
-// context. A Running task was scheduled before it was claimed, so the
-// scheduled_at bound (implied by the running_at one) lets the claim index
-// limit the scan to tasks due for longer than the margin.
-var sqlRescue = `SELECT ` + columns("") + `
+// sqlRescueTimedOut finds tasks Running for longer than their timeout plus
+// the margin ($1 ms): their worker was lost without its pool being seen
+// dead, or their Run ignores its context. A Running task was scheduled
+// before it was claimed, so the scheduled_at bound (implied by the
+// running_at one) lets the claim index limit the scan to tasks due for
+// longer than the margin, at each priority.
+var sqlRescueTimedOut = `SELECT ` + columns("") + `
 FROM backie_tasks
-WHERE ` + notDone + ` AND running_at IS NOT NULL
-  AND scheduled_at < now() - $3::bigint * interval '1 millisecond'
-  AND running_at < now() - (timeout_msecs + $3::bigint) * interval '1 millisecond'
-  AND task_name = ANY($1::text[])
-  AND ($2::text[] IS NULL OR task_type = ANY($2::text[]))
-ORDER BY running_at
-LIMIT $4`
+WHERE ` + notDone + ` AND priority = ANY($3::smallint[]) AND running_at IS NOT NULL
+  AND scheduled_at < now() - $1::bigint * interval '1 millisecond'
+  AND running_at < now() - (timeout_msecs + $1::bigint) * interval '1 millisecond'
+LIMIT $2`
+
+// sqlHeldBy returns the Running tasks held by the pools $1, which are
+// dead: their heartbeat stopped. Rare enough (a pool was killed) to read
+// every unfinished task.
+var sqlHeldBy = `SELECT ` + columns("") + `
+FROM backie_tasks
+WHERE ` + notDone + ` AND running_at IS NOT NULL AND process_id = ANY($1::uuid[])`
 
 // --- Live processes and the leader ------------------------------------
 
 const (
 	// sqlRegisterProcess records a running pool, or renews the record of
 	// one that was declared dead.
-	sqlRegisterProcess = `INSERT INTO backie_processes (id, host, pid, task_names, task_types, workers)
-VALUES ($1, $2, $3, $4, $5, $6)
+	sqlRegisterProcess = `INSERT INTO backie_processes (id, host, pid, task_names, task_types, workers, heartbeat_timeout_ms)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()`
 
-	// sqlHeartbeat renews a pool's record; no row means it was declared
-	// dead and removed, and must register again.
-	sqlHeartbeat = `UPDATE backie_processes SET heartbeat_at = now() WHERE id = $1`
+	// sqlHeartbeat renews a pool's record with the number of tasks it
+	// runs; no row means it was declared dead and removed, and must
+	// register again.
+	sqlHeartbeat = `UPDATE backie_processes SET heartbeat_at = now(), running = $2 WHERE id = $1`
+
+	// sqlAddThroughput adds a pool's finished attempts since its last
+	// heartbeat to the current minute's row.
+	sqlAddThroughput = `INSERT INTO backie_throughput AS t (minute, process_id, done, failed, retried)
+VALUES (date_trunc('minute', now()), $1, $2, $3, $4)
+ON CONFLICT (minute, process_id) DO UPDATE
+	SET done = t.done + excluded.done, failed = t.failed + excluded.failed, retried = t.retried + excluded.retried`
 
 	sqlUnregisterProcess = `DELETE FROM backie_processes WHERE id = $1`
 
@@ -401,37 +449,201 @@ RETURNING elected_at`
 	// takes it at its next election instead of after the expiry.
 	sqlResign = `DELETE FROM backie_leader WHERE name = $1 AND process_id = $2`
 
-	// sqlPruneProcesses removes the records of pools whose last heartbeat
-	// is older than $1 milliseconds.
-	sqlPruneProcesses = `DELETE FROM backie_processes
-WHERE heartbeat_at < now() - $1::bigint * interval '1 millisecond'
-RETURNING id, host, pid`
+	// sqlDeadProcesses returns the pools whose last heartbeat is older than
+	// their own heartbeat timeout.
+	sqlDeadProcesses = `SELECT id, host, pid FROM backie_processes
+WHERE heartbeat_at < now() - heartbeat_timeout_ms * interval '1 millisecond'`
 
-	// sqlUnserved returns the task names and types that have tasks due for
-	// longer than $1 milliseconds and that no live pool serves (a pool
-	// whose heartbeat is younger than $3 milliseconds). It looks at the
-	// oldest $2 such tasks only, so that a large backlog costs a bounded
-	// scan: tasks nobody serves are never claimed, so they stay among the
-	// oldest.
-	sqlUnserved = `SELECT d.task_name, d.task_type, d.n, extract(epoch FROM now() - d.oldest)::float8
-FROM (
-	SELECT task_name, task_type, count(*) AS n, min(scheduled_at) AS oldest
-	FROM (
-		SELECT task_name, task_type, scheduled_at FROM backie_tasks
-		WHERE ` + notDone + ` AND running_at IS NULL
-		  AND scheduled_at < now() - $1::bigint * interval '1 millisecond'
-		ORDER BY scheduled_at
-		LIMIT $2
-	) AS due
-	GROUP BY task_name, task_type
-) AS d
-WHERE NOT EXISTS (
-	SELECT 1 FROM backie_processes AS p
-	WHERE p.heartbeat_at > now() - $3::bigint * interval '1 millisecond'
-	  AND d.task_name = ANY(p.task_names)
-	  AND (p.task_types IS NULL OR d.task_type = ANY(p.task_types))
+	// sqlRemoveProcesses removes the records of dead pools, once their
+	// tasks are taken back.
+	sqlRemoveProcesses = `DELETE FROM backie_processes WHERE id = ANY($1::uuid[])`
+
+	// sqlProcesses lists the live pools, with the leader.
+	sqlProcesses = `SELECT p.id, p.host, p.pid, p.task_names, p.task_types, p.workers, p.running, p.started_at,
+	p.heartbeat_at, l.process_id IS NOT NULL
+FROM backie_processes AS p
+LEFT JOIN backie_leader AS l ON l.name = $1 AND l.process_id = p.id AND l.expires_at >= now()
+ORDER BY p.started_at, p.id`
+
+	// sqlCancelRequested returns which of the tasks $1 a pool runs were
+	// cancelled (polled when notifications are off).
+	sqlCancelRequested = `SELECT id FROM backie_tasks WHERE id = ANY($1::uuid[]) AND cancelled_at IS NOT NULL`
 )
-ORDER BY d.task_name, d.task_type`
+
+// --- Maintenance (the leader) -----------------------------------------
+
+const (
+	// sqlCleanupDone deletes up to $2 Done tasks finished more than $1 ms
+	// ago, oldest first, through backie_tasks_done_idx: a bounded batch,
+	// so that no lock is held long.
+	sqlCleanupDone = `DELETE FROM backie_tasks WHERE id IN (
+	SELECT id FROM backie_tasks
+	WHERE done_at IS NOT NULL AND error_info IS NULL AND cancelled_at IS NULL
+	  AND done_at < now() - $1::bigint * interval '1 millisecond'
+	ORDER BY done_at, id
+	LIMIT $2)`
+
+	// sqlCleanupFailed is sqlCleanupDone for Failed and Cancelled tasks,
+	// through backie_tasks_failed_idx.
+	sqlCleanupFailed = `DELETE FROM backie_tasks WHERE id IN (
+	SELECT id FROM backie_tasks
+	WHERE done_at IS NOT NULL AND (error_info IS NOT NULL OR cancelled_at IS NOT NULL)
+	  AND done_at < now() - $1::bigint * interval '1 millisecond'
+	ORDER BY done_at, id
+	LIMIT $2)`
+
+	// sqlCleanupThroughput deletes throughput older than a day.
+	sqlCleanupThroughput = `DELETE FROM backie_throughput WHERE minute < now() - interval '1 day'`
+
+	// sqlCount counts every task by name, type and state, with the oldest
+	// scheduled_at of each group, and replaces the leader's last count with
+	// it. It reads the whole table, so the leader runs it every few
+	// seconds at most (see maintenance), and Stats reads its result.
+	sqlCount = `WITH counted AS (
+	SELECT task_name, task_type,
+	       CASE WHEN done_at IS NOT NULL AND cancelled_at IS NOT NULL THEN 'cancelled'
+	            WHEN done_at IS NOT NULL AND error_info IS NOT NULL THEN 'failed'
+	            WHEN done_at IS NOT NULL THEN 'done'
+	            WHEN running_at IS NOT NULL THEN 'running'
+	            WHEN scheduled_at > now() THEN 'scheduled'
+	            ELSE 'ready' END AS state,
+	       count(*) AS n, min(scheduled_at) AS oldest
+	FROM backie_tasks
+	GROUP BY 1, 2, 3
+), cleared AS (
+	DELETE FROM backie_counts
+)
+INSERT INTO backie_counts (task_name, task_type, state, n, oldest, counted_at)
+SELECT task_name, task_type, state, n, oldest, now() FROM counted`
+
+	// sqlCounts reads the leader's last count.
+	sqlCounts = `SELECT task_name, task_type, state, n, oldest, counted_at FROM backie_counts`
+
+	// sqlLag returns, for each type of $1, how long its oldest Ready task
+	// has been due: one short scan of backie_tasks_type_claim_idx per type
+	// and priority, stepping over the Running tasks at its head.
+	sqlLag = `SELECT ty.task_type, extract(epoch FROM now() - min(o.scheduled_at))::float8
+FROM unnest($1::text[]) AS ty(task_type)
+CROSS JOIN unnest($2::smallint[]) AS lv(priority)
+CROSS JOIN LATERAL (
+	SELECT scheduled_at FROM backie_tasks
+	WHERE ` + notDoneByType + ` AND task_type = ty.task_type AND priority = lv.priority
+	  AND running_at IS NULL AND scheduled_at <= now()
+	ORDER BY scheduled_at, id
+	LIMIT 1
+) AS o
+GROUP BY ty.task_type`
+
+	// sqlThroughput returns the finished attempts per minute of the last
+	// hour.
+	sqlThroughput = `SELECT minute, sum(done)::bigint, sum(failed)::bigint, sum(retried)::bigint
+FROM backie_throughput
+WHERE minute > now() - interval '1 hour'
+GROUP BY minute
+ORDER BY minute`
+)
+
+// --- Control -------------------------------------------------------------
+
+// Each control statement locks the task's row, changes it only if its
+// state allows, and returns the row as it is afterwards with whether it
+// changed: the caller tells "not found" (no row), "not allowed in this
+// state" and "done" apart without a second query, and without racing a
+// worker that finishes the task meanwhile.
+var (
+	// sqlCancelTask: a Ready or Scheduled task becomes Cancelled; a Running
+	// one gets cancelled_at, and its pool cancels it (sqlNotifyCancel).
+	sqlCancelTask = `WITH target AS (
+	SELECT id, done_at IS NULL AS open, running_at IS NOT NULL AS running FROM backie_tasks WHERE id = $1 FOR UPDATE
+), changed AS (
+	UPDATE backie_tasks AS t
+	SET cancelled_at = now(),
+	    done_at = CASE WHEN t.running_at IS NULL THEN now() END
+	FROM target WHERE t.id = target.id AND target.open AND t.cancelled_at IS NULL
+	RETURNING ` + columns("t.") + `
+), notified AS (
+	SELECT pg_notify(` + sqlChannel + `, 'c' || id::text) FROM changed WHERE running_at IS NOT NULL AND done_at IS NULL
+)
+SELECT ` + columns("") + `, true, (SELECT count(*) FROM notified) FROM changed
+UNION ALL
+SELECT ` + columns("t.") + `, false, 0 FROM backie_tasks AS t, target
+WHERE t.id = target.id AND NOT EXISTS (SELECT FROM changed)`
+
+	// sqlRetryTask: a Failed, Cancelled, Done or Scheduled task becomes
+	// Ready now. retries and max_retries stay: a Failed task out of
+	// retries gets one more attempt, and is Failed again if it fails.
+	sqlRetryTask = `WITH target AS (
+	SELECT id FROM backie_tasks WHERE id = $1 AND running_at IS NULL OR id = $1 AND done_at IS NOT NULL FOR UPDATE
+), changed AS (
+	UPDATE backie_tasks AS t
+	SET done_at = NULL, cancelled_at = NULL, running_at = NULL, scheduled_at = now()
+	FROM target WHERE t.id = target.id
+	RETURNING ` + columns("t.") + `
+), notified AS (
+	SELECT pg_notify(` + sqlChannel + `, 't0:' || task_type) FROM changed
+)
+SELECT ` + columns("") + `, true, (SELECT count(*) FROM notified) FROM changed
+UNION ALL
+SELECT ` + columns("") + `, false, 0 FROM backie_tasks WHERE id = $1 AND NOT EXISTS (SELECT FROM changed)`
+
+	// sqlRescheduleTask: a Ready or Scheduled task becomes due at $2.
+	sqlRescheduleTask = `WITH changed AS (
+	UPDATE backie_tasks SET scheduled_at = $2
+	WHERE id = $1 AND done_at IS NULL AND running_at IS NULL
+	RETURNING ` + columns("") + `
+), notified AS (
+	SELECT pg_notify(` + sqlChannel + `,
+	       't' || greatest(ceil(extract(epoch FROM scheduled_at - clock_timestamp()) * 1000), 0)::bigint || ':' || task_type)
+	FROM changed
+)
+SELECT ` + columns("") + `, true, (SELECT count(*) FROM notified) FROM changed
+UNION ALL
+SELECT ` + columns("") + `, false, 0 FROM backie_tasks WHERE id = $1 AND NOT EXISTS (SELECT FROM changed)`
+)
+
+const (
+	// sqlPauseType pauses a type and tells the pools ("p<type>").
+	sqlPauseType = `WITH paused AS (
+	INSERT INTO backie_paused_types (task_type) VALUES ($1) ON CONFLICT (task_type) DO NOTHING RETURNING task_type
+)
+SELECT pg_notify(` + sqlChannel + `, 'p' || $1) FROM (SELECT 1) AS one`
+
+	// sqlResumeType resumes a type and tells the pools ("r<type>"), which
+	// claim its tasks at once.
+	sqlResumeType = `WITH resumed AS (
+	DELETE FROM backie_paused_types WHERE task_type = $1 RETURNING task_type
+)
+SELECT pg_notify(` + sqlChannel + `, 'r' || $1) FROM (SELECT 1) AS one`
+
+	sqlPausedTypes = `SELECT task_type, paused_at FROM backie_paused_types ORDER BY task_type`
+
+	// sqlPurge… delete the finished tasks of one state that finished more
+	// than $1 milliseconds ago.
+	sqlPurgeDone = `DELETE FROM backie_tasks
+WHERE done_at IS NOT NULL AND error_info IS NULL AND cancelled_at IS NULL AND done_at < now() - $1::bigint * interval '1 millisecond'`
+	sqlPurgeFailed = `DELETE FROM backie_tasks
+WHERE done_at IS NOT NULL AND error_info IS NOT NULL AND cancelled_at IS NULL AND done_at < now() - $1::bigint * interval '1 millisecond'`
+	sqlPurgeCancelled = `DELETE FROM backie_tasks
+WHERE done_at IS NOT NULL AND cancelled_at IS NOT NULL AND done_at < now() - $1::bigint * interval '1 millisecond'`
+)
+
+// --- Periodic tasks -----------------------------------------------------
+
+const (
+	// sqlPeriodicInit records a periodic task that has no row yet, with
+	// last_tick $2 (its latest tick before now: it runs at its next one).
+	sqlPeriodicInit = `INSERT INTO backie_periodic (name, last_tick) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`
+
+	// sqlPeriodicTicks returns the last tick of the periodic tasks $1, and
+	// the database's time.
+	sqlPeriodicTicks = `SELECT name, last_tick, now() FROM backie_periodic WHERE name = ANY($1::text[])`
+
+	// sqlPeriodicAdvance moves a periodic task's last tick forward to $2, if
+	// $2 is due by the database's clock and no process enqueued it: the
+	// task of tick $2 is enqueued in the same transaction, so each tick is
+	// enqueued once, across processes, restarts and clock skew.
+	sqlPeriodicAdvance = `UPDATE backie_periodic SET last_tick = $2, updated_at = now()
+WHERE name = $1 AND last_tick < $2 AND $2 <= now()`
 )
 
 // --- Migrations --------------------------------------------------------
@@ -450,3 +662,55 @@ func sqlCreateSchema(schema string) string {
 
 // sqlListen subscribes to channel.
 func sqlListen(channel string) string { return "LISTEN " + pgx.Identifier{channel}.Sanitize() }
+
+// --- Listing -------------------------------------------------------------
+
+// The list statements (list.go) are assembled from these parts by state;
+// testdata/sql/list_*.sql holds the final text of each kind of list.
+//
+// Ready, Scheduled and Running tasks are read through the claim indexes,
+// one scan per priority (and per type, when the filter names types), each
+// cut at the page's size, and the pages of the scans merged: the claim
+// indexes lead with the priority. Finished tasks are read through
+// backie_tasks_done_idx (Done) and backie_tasks_failed_idx (Failed and
+// Cancelled), in the order they finished; any state, through the primary
+// key, in the order tasks were created (ids are UUIDv7).
+const (
+	// listWaiting: %[1]s the per-priority (and per-type) scan's FROM and
+	// condition, %[2]s the state's condition and the filters, %[3]s the
+	// direction (ASC, DESC).
+	listWaiting = `SELECT %[4]s FROM %[1]s
+CROSS JOIN LATERAL (
+	SELECT * FROM backie_tasks
+	WHERE %[5]s%[2]s
+	ORDER BY scheduled_at %[3]s, id %[3]s
+	LIMIT $1
+) AS t
+ORDER BY t.scheduled_at %[3]s, t.id %[3]s
+LIMIT $1`
+	// listFromLevels scans each priority of $2.
+	listFromLevels = `unnest($2::smallint[]) AS lv(priority)`
+	// listFromTypesAndLevels scans each type of $3 at each priority of $2.
+	listFromTypesAndLevels = `unnest($3::text[]) AS ty(task_type)
+CROSS JOIN unnest($2::smallint[]) AS lv(priority)`
+
+	listReady     = `running_at IS NULL AND scheduled_at <= now()`
+	listScheduled = `running_at IS NULL AND scheduled_at > now()`
+	listRunning   = `running_at IS NOT NULL`
+
+	// listFinished: %[1]s the state's condition (the index's predicate and
+	// more), %[2]s the filters, %[3]s the direction.
+	listFinished = `SELECT %[4]s FROM backie_tasks
+WHERE %[1]s%[2]s
+ORDER BY done_at %[3]s, id %[3]s
+LIMIT $1`
+	listDone      = `done_at IS NOT NULL AND error_info IS NULL AND cancelled_at IS NULL`
+	listFailed    = `done_at IS NOT NULL AND (error_info IS NOT NULL OR cancelled_at IS NOT NULL) AND cancelled_at IS NULL`
+	listCancelled = `done_at IS NOT NULL AND (error_info IS NOT NULL OR cancelled_at IS NOT NULL) AND cancelled_at IS NOT NULL`
+
+	// listAny: every state, in the order of the ids.
+	listAny = `SELECT %[3]s FROM backie_tasks
+WHERE true%[1]s
+ORDER BY id %[2]s
+LIMIT $1`
+)

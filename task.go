@@ -21,6 +21,25 @@ const (
 	TaskTimeoutDefault = 2 * time.Minute
 )
 
+// Priorities. Due tasks are claimed by priority, PriorityUrgent first, then
+// oldest scheduled_at first, FIFO among equals. Every task has one of these
+// four; TaskDefaults gives PriorityDefault, which leaves one level above it
+// for urgent work.
+const (
+	PriorityUrgent  = 1
+	PriorityDefault = 2
+	PriorityLow     = 3
+	PriorityLowest  = 4
+)
+
+// priorityLevels is how many priorities there are.
+const priorityLevels = PriorityLowest - PriorityUrgent + 1
+
+// priorities lists the priorities in claim order.
+var priorities = []int16{PriorityUrgent, PriorityDefault, PriorityLow, PriorityLowest}
+
+func validPriority(p int) bool { return p >= PriorityUrgent && p <= PriorityLowest }
+
 // Task is a unit of background work. It is stored as JSON (so its exported
 // fields are its payload) and run later by a WorkerPool. Embed TaskDefaults
 // to get every method but Run.
@@ -47,6 +66,10 @@ type Task interface {
 	// Timeout is how long one attempt may run. TaskDefaults returns
 	// TaskTimeoutDefault. A pool can override it with Config.TaskTimeout.
 	Timeout() time.Duration
+	// Priority orders due tasks: PriorityUrgent (1) first, PriorityLowest
+	// (4) last. TaskDefaults returns PriorityDefault; WithPriority
+	// overrides it for one enqueue.
+	Priority() int
 }
 
 // TaskDefaults gives a task type the default TaskType, Uniq, MaxRetries,
@@ -67,6 +90,9 @@ func (TaskDefaults) Backoff(retries int) time.Duration { return JitteredBackoff(
 
 // Timeout returns TaskTimeoutDefault.
 func (TaskDefaults) Timeout() time.Duration { return TaskTimeoutDefault }
+
+// Priority returns PriorityDefault.
+func (TaskDefaults) Priority() int { return PriorityDefault }
 
 // maxBackoffExponent caps the exponential backoffs at 2^30 seconds (34
 // years): beyond it the doubling would overflow time.Duration.

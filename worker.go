@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,6 +24,7 @@ type attempt struct {
 	stack       string // the stack of a panic in Run (or in decoding)
 	timedOut    bool   // the attempt's timeout fired
 	interrupted bool   // a hard stop cancelled the attempt
+	cancelled   bool   // CancelTask cancelled the attempt
 	abandoned   bool   // the rescuer took the task back from a lost worker
 	runFor      time.Duration
 }
@@ -30,11 +33,12 @@ type attempt struct {
 type verdict int
 
 const (
-	verdictDone     verdict = iota // succeeded
-	verdictRetry                   // failed, runs again after a backoff
-	verdictFailed                  // failed for good
-	verdictReleased                // interrupted by a hard stop: Ready again, no retry used
-	verdictSnoozed                 // asked to run again later, no retry used
+	verdictDone      verdict = iota // succeeded
+	verdictRetry                    // failed, runs again after a backoff
+	verdictFailed                   // failed for good
+	verdictReleased                 // interrupted by a hard stop: Ready again, no retry used
+	verdictSnoozed                  // asked to run again later, no retry used
+	verdictCancelled                // cancelled by CancelTask while it ran
 )
 
 // rowChange is how the completer writes one finished attempt. The DELETE
@@ -75,6 +79,10 @@ func decide(a attempt, retention RetentionMode, backoff func(retries int) time.D
 	change := rowChange{id: rec.ID, attempt: int32(rec.Attempt)}
 	var snooze *snoozeError
 	switch {
+	case a.cancelled:
+		// Whatever Run returned: a cancelled task is never retried.
+		change.finish, change.keepError = true, true
+		return decision{verdict: verdictCancelled, change: change}
 	case a.err == nil && !a.timedOut && !a.abandoned:
 		change.remove = !retention.keepsSuccess()
 		change.finish = !change.remove
@@ -148,6 +156,61 @@ type workers struct {
 	slots     *slots
 	jobs      <-chan *TaskRecord
 	results   chan<- rowChange
+
+	mu      sync.Mutex
+	running map[TaskID]context.CancelCauseFunc // attempts under way
+	// done, failed and retried count finished attempts for the pool's
+	// heartbeat (see process).
+	done, failed, retried atomic.Int64
+}
+
+// cancel cancels the attempt of task id running in this pool, if any.
+func (w *workers) cancel(id TaskID) bool {
+	w.mu.Lock()
+	c, ok := w.running[id]
+	w.mu.Unlock()
+	if ok {
+		c(ErrTaskCancelled)
+	}
+	return ok
+}
+
+// runningIDs returns the tasks whose attempts are under way.
+func (w *workers) runningIDs() []TaskID {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ids := make([]TaskID, 0, len(w.running))
+	for id := range w.running {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func (w *workers) track(id TaskID, c context.CancelCauseFunc) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.running == nil {
+		w.running = make(map[TaskID]context.CancelCauseFunc)
+	}
+	w.running[id] = c
+}
+
+func (w *workers) untrack(id TaskID) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.running, id)
+}
+
+// count adds a finished attempt to the heartbeat's counters.
+func (w *workers) count(v verdict) {
+	switch v {
+	case verdictDone:
+		w.done.Add(1)
+	case verdictFailed:
+		w.failed.Add(1)
+	case verdictRetry:
+		w.retried.Add(1)
+	}
 }
 
 // run is one worker: it runs claimed tasks until the claimer closes jobs.
@@ -162,6 +225,7 @@ func (w *workers) run(workCtx context.Context) {
 		}
 		d := decide(a, w.retention, backoffOf(a.task), time.Now())
 		w.logDecision(workCtx, a, d)
+		w.count(d.verdict)
 		w.results <- d.change
 		w.slots.release()
 	}
@@ -171,14 +235,20 @@ func (w *workers) run(workCtx context.Context) {
 func (w *workers) execute(workCtx context.Context, rec *TaskRecord) attempt {
 	start := time.Now()
 	view := *rec // the task's copy: what it does to it cannot change how the attempt finishes
-	ctx, cancel := context.WithTimeoutCause(contextWithRecord(workCtx, &view), rec.Timeout, ErrTaskTimeout)
+	cancelCtx, cancelAttempt := context.WithCancelCause(contextWithRecord(workCtx, &view))
+	ctx, cancel := context.WithTimeoutCause(cancelCtx, rec.Timeout, ErrTaskTimeout)
+	w.track(rec.ID, cancelAttempt)
 	task, stack, err := w.runTask(ctx, rec)
+	w.untrack(rec.ID)
+	cause := context.Cause(ctx)
 	a := attempt{
 		rec: rec, task: task, err: err, stack: stack, runFor: time.Since(start),
-		timedOut:    errors.Is(context.Cause(ctx), ErrTaskTimeout),
+		timedOut:    errors.Is(cause, ErrTaskTimeout),
+		cancelled:   errors.Is(cause, ErrTaskCancelled),
 		interrupted: workCtx.Err() != nil,
 	}
 	cancel()
+	cancelAttempt(nil)
 	return a
 }
 
@@ -222,6 +292,9 @@ func (w *workers) logDecision(ctx context.Context, a attempt, d decision) {
 			w.log.Debug("backie: task done", "task_id", rec.ID, "task_name", rec.Name,
 				"attempt", rec.Attempt, "duration", a.runFor)
 		}
+		return
+	case verdictCancelled:
+		w.log.Info("backie: task cancelled", "task_id", rec.ID, "task_name", rec.Name, "attempt", rec.Attempt)
 		return
 	case verdictSnoozed:
 		if w.log.Enabled(ctx, slog.LevelDebug) {
