@@ -4,7 +4,7 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/backie-go/backie/backieui/internal/backie"
+	"github.com/backie-go/backie"
 )
 
 // Actions are POST forms (a CSRF token checked by ServeHTTP) that redirect
@@ -59,6 +59,8 @@ func (h *Handler) taskAction(w http.ResponseWriter, r *http.Request) {
 		next = "/tasks"
 	case errors.Is(err, backie.ErrTaskRunning):
 		h.setFlash(w, r, "error", short+" is running, so it cannot be "+pastTense(action)+". Cancel it, or wait for its attempt to end.")
+	case errors.Is(err, backie.ErrUniqueConflict):
+		h.setFlash(w, r, "error", short+" is unique, and another unfinished task of its name has the same hash: it cannot run again while that one is unfinished.")
 	case errors.Is(err, backie.ErrTaskFinished):
 		h.setFlash(w, r, "error", short+" has already finished, so there is nothing to cancel.")
 	default:

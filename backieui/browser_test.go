@@ -15,7 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/google/uuid"
 
-	"github.com/backie-go/backie/backieui/internal/backie"
+	"github.com/backie-go/backie"
 )
 
 // The browser tests drive a headless Chromium through the DevTools

@@ -5,8 +5,9 @@ import (
 	"html"
 	"html/template"
 	"strings"
+	"time"
 
-	"github.com/backie-go/backie/backieui/internal/backie"
+	"github.com/backie-go/backie"
 )
 
 // chartMinutes is how many minutes the throughput chart shows.
@@ -27,12 +28,24 @@ func sumThroughput(ts []backie.Throughput) throughputTotals {
 
 // throughputChart draws the attempts finished per minute as stacked bars
 // (done, retried, failed) in an inline SVG: drawn by the server, so it
-// needs no script. The last 60 minutes of ts are drawn, the oldest on the
-// left; fewer are padded on the left with empty minutes. Each bar has a
-// tooltip with its minute and counts.
-func throughputChart(ts []backie.Throughput) template.HTML {
-	if len(ts) > chartMinutes {
-		ts = ts[len(ts)-chartMinutes:]
+// needs no script. It shows the 60 minutes up to now's, the oldest on the
+// left; a minute missing from ts (the backend leaves out minutes without
+// any) is an empty bar. Each bar has a tooltip with its minute and counts.
+func throughputChart(now time.Time, in []backie.Throughput) template.HTML {
+	last := now.Truncate(time.Minute)
+	first := last.Add(-(chartMinutes - 1) * time.Minute)
+	ts := make([]backie.Throughput, chartMinutes)
+	for i := range ts {
+		ts[i].Minute = first.Add(time.Duration(i) * time.Minute)
+	}
+	for _, m := range in {
+		i := int(m.Minute.Truncate(time.Minute).Sub(first) / time.Minute)
+		if i < 0 || i >= chartMinutes {
+			continue
+		}
+		ts[i].Done += m.Done
+		ts[i].Failed += m.Failed
+		ts[i].Retried += m.Retried
 	}
 	const (
 		w, h           = 720.0, 150.0
@@ -60,9 +73,8 @@ func throughputChart(ts []backie.Throughput) template.HTML {
 		fmt.Fprintf(&b, `<line class="grid" x1="%g" x2="%g" y1="%.1f" y2="%.1f"/>`, left, w-right, y(v), y(v))
 		fmt.Fprintf(&b, `<text class="axis" x="%g" y="%.1f" text-anchor="end">%s</text>`, left-6, y(v)+gridLabelShift, compact(v))
 	}
-	pad := chartMinutes - len(ts)
 	for i, m := range ts {
-		x := left + float64(pad+i)*slot + (slot-barW)/2
+		x := left + float64(i)*slot + (slot-barW)/2
 		total := m.Done + m.Failed + m.Retried
 		b.WriteString(`<g class="bar">`)
 		fmt.Fprintf(&b, `<title>%s</title>`, html.EscapeString(fmt.Sprintf("%s UTC: %s done, %s failed, %s retried",

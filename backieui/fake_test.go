@@ -13,7 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/backie-go/backie/backieui/internal/backie"
+	"github.com/backie-go/backie"
 )
 
 // fakeBackend is an in-memory Backend with the semantics the library
@@ -94,10 +94,8 @@ func fakeListTime(r *backie.TaskRecord, state backie.TaskState) time.Time {
 		return r.ScheduledAt
 	case backie.StateRunning:
 		return *r.RunningAt
-	case backie.StateDone, backie.StateFailed:
+	case backie.StateDone, backie.StateFailed, backie.StateCancelled:
 		return *r.DoneAt
-	case backie.StateCancelled:
-		return *r.CancelledAt
 	}
 	return r.CreatedAt
 }
@@ -231,8 +229,13 @@ func (f *fakeBackend) CancelTask(_ context.Context, id backie.TaskID) (*backie.T
 	case backie.StateDone, backie.StateFailed, backie.StateCancelled:
 		return nil, fmt.Errorf("backie: cancel task: %w", backie.ErrTaskFinished)
 	}
+	// As the library does: a running task is cancelled when its attempt
+	// ends, and reads as Running until then.
 	now := time.Now()
 	r.CancelledAt = &now
+	if r.RunningAt == nil || r.DoneAt != nil {
+		r.DoneAt = &now
+	}
 	c := *r
 	return &c, nil
 }
@@ -409,7 +412,7 @@ func seeded(seed uint64) *fakeBackend {
 			r.RunningAt, r.DoneAt, r.Error, r.ProcessID = &s, &t, &e, &proc
 		case backie.StateCancelled:
 			t := earliest(created.Add(time.Duration(rng.IntN(600)+5)*time.Second), now.Add(-3*time.Second))
-			r.CancelledAt = &t
+			r.CancelledAt, r.DoneAt = &t, &t
 		}
 		f.tasks[id] = r
 	}

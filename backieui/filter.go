@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/backie-go/backie/backieui/internal/backie"
+	"github.com/backie-go/backie"
 )
 
 // listQuery is the task list's filter as it stands in the URL:

@@ -12,7 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/backie-go/backie/backieui/internal/backie"
+	"github.com/backie-go/backie"
 )
 
 // funcs are the templates' helpers.
@@ -194,7 +194,7 @@ func priorityName(p int) string {
 
 // listTime is the time the list shows for a task, and what it means: when
 // it is due for ready and scheduled tasks, when its attempt started for
-// running ones, when it finished for the others.
+// running ones, when it ended for the others.
 func listTime(r *backie.TaskRecord) labelledTime {
 	switch r.State() {
 	case backie.StateReady:
@@ -206,8 +206,8 @@ func listTime(r *backie.TaskRecord) labelledTime {
 			return labelledTime{"started", *r.RunningAt}
 		}
 	case backie.StateCancelled:
-		if r.CancelledAt != nil {
-			return labelledTime{"cancelled", *r.CancelledAt}
+		if r.DoneAt != nil {
+			return labelledTime{"cancelled", *r.DoneAt}
 		}
 	case backie.StateDone:
 		if r.DoneAt != nil {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/backie-go/backie/backieui/internal/backie"
+	"github.com/backie-go/backie"
 )
 
 // overviewPage is the data of the overview.
@@ -32,9 +32,7 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := &overviewPage{Stats: st, Hour: sumThroughput(st.Throughput)}
-	for _, s := range backie.AllStates {
-		p.Total += st.Totals.Of(s)
-	}
+	p.Total = st.Totals.Total()
 	for i := range st.Processes {
 		p.Workers += st.Processes[i].Workers
 		p.Running += st.Processes[i].Running
@@ -179,6 +177,9 @@ type taskPage struct {
 	CanRetry, CanCancel, CanDelete bool
 	RetryLabel                     string
 	TypePaused                     bool
+	// CancelRequested is true for a running task whose cancellation waits
+	// for its attempt to return.
+	CancelRequested bool
 }
 
 func (h *Handler) task(w http.ResponseWriter, r *http.Request) {
@@ -203,7 +204,9 @@ func (h *Handler) task(w http.ResponseWriter, r *http.Request) {
 	case backie.StateScheduled:
 		p.CanRetry, p.CanCancel, p.CanDelete, p.RetryLabel = true, true, true, "Run now"
 	case backie.StateRunning:
-		p.CanCancel = true
+		// A running task that was cancelled ends when its attempt returns.
+		p.CancelRequested = t.CancelledAt != nil
+		p.CanCancel = !p.CancelRequested
 	case backie.StateDone, backie.StateFailed, backie.StateCancelled:
 		p.CanRetry, p.CanDelete, p.RetryLabel = true, true, "Retry"
 	}

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/backie-go/backie/backieui/internal/backie"
+	"github.com/backie-go/backie"
 )
 
 // Backend is what the dashboard reads and changes: the methods of
@@ -32,10 +32,11 @@ type Backend interface {
 	// Processes returns the live worker pools.
 	Processes(ctx context.Context) ([]backie.Process, error)
 	// CancelTask cancels a task that has not finished (backie.ErrTaskFinished
-	// otherwise).
+	// otherwise); a running one is cancelled when its attempt returns.
 	CancelTask(ctx context.Context, id backie.TaskID) (*backie.TaskRecord, error)
 	// RetryTask makes a task that is not running ready to run now
-	// (backie.ErrTaskRunning otherwise).
+	// (backie.ErrTaskRunning otherwise, backie.ErrUniqueConflict when
+	// another unfinished task holds its name and hash).
 	RetryTask(ctx context.Context, id backie.TaskID) (*backie.TaskRecord, error)
 	// RemoveTask deletes a task.
 	RemoveTask(ctx context.Context, id backie.TaskID) error
@@ -54,9 +55,9 @@ const (
 	// RefreshIntervalDefault is how often pages refresh themselves.
 	RefreshIntervalDefault = 5 * time.Second
 	// PageSizeDefault is how many tasks a page of the list shows.
-	PageSizeDefault = 50
+	PageSizeDefault = backie.ListLimitDefault
 	// MaxPageSize is the largest Config.PageSize (and limit in a URL).
-	MaxPageSize = 1000
+	MaxPageSize = backie.ListLimitMax
 	// MinCSRFKeyLen is the shortest Config.CSRFKey.
 	MinCSRFKeyLen = 32
 )
