@@ -41,7 +41,7 @@ test-ui:
 
 # The dashboard's pictures in docs/ and the README, taken by its browser test.
 screenshots:
-	$(GO) -C backieui test -count=1 -run '^TestBrowser$$' -screenshots "$(CURDIR)/docs" .
+	$(GO) -C backieui test -count=1 -run '^TestScreenshots$$' -screenshots "$(CURDIR)/docs" .
 
 # The examples have no tests: they must build and vet in their own module.
 check-examples:

@@ -132,85 +132,105 @@ func clickAndLoad(t *testing.T, ctx context.Context, sel string) {
 	must(t, err, "click "+sel)
 }
 
-// TestBrowser uses the dashboard as a person would: it loads the pages,
-// filters the list, opens a task, retries and cancels it and sees its state
-// change, pauses auto-refresh, and checks that a POST without a valid CSRF
-// token is refused.
+// TestBrowser uses the dashboard as a person would, on a real PostgreSQL
+// with a running worker pool: it loads the pages, sees the counts refresh
+// by themselves and pauses that, pauses a task type, filters the list,
+// opens a failed task, retries it and cancels it and sees its state change,
+// cancels a running task and sees its pool stop it, and checks that POSTs
+// without a valid CSRF token are refused.
 func TestBrowser(t *testing.T) {
 	ctx := browser(t, 1280, 900)
-	f := seeded(7)
-	s := newTestServer(t, f, Config{Title: "Shop", RefreshInterval: time.Second}, mountStrip)
+	q := startPool(t)
+	s := newTestServerFor(t, q, Config{Title: "Shop", RefreshInterval: time.Second}, mountStrip)
 
-	// Overview: counts by state, the chart, the types, the processes.
-	must(t, chromedp.Do(ctx, chromedp.Navigate(s.root), chromedp.WaitVisible(chromedp.CSS(".cards"))), "load the overview")
-	st, _ := f.Stats(ctx)
-	if got, want := text(t, ctx, ".card.st-failed .card-num"), number(st.Totals.Failed); got != want {
-		t.Errorf("failed card shows %q, want %q", got, want)
+	// The pool runs what is enqueued: emails succeed, charges fail for
+	// good, a report runs until it is cancelled, another waits an hour.
+	bg := context.Background()
+	for i := range 3 {
+		_, err := q.CreateTask(bg, &sendEmail{To: fmt.Sprintf("user%d@example.com", i), Subject: "Welcome"})
+		must(t, err, "enqueue")
+		_, err = q.CreateTask(bg, &chargeCard{Invoice: fmt.Sprintf("in_%04d", i), Cents: 1999 + i}, backie.WithPriority(backie.PriorityUrgent))
+		must(t, err, "enqueue")
 	}
+	running, err := q.CreateTask(bg, &buildReport{Month: "2025-10"})
+	must(t, err, "enqueue")
+	_, err = q.CreateTask(bg, &buildReport{Month: "2025-11"}, backie.RunAfter(time.Hour))
+	must(t, err, "enqueue")
+	eventually(t, "the pool runs the tasks", func() bool {
+		return countIn(t, q, backie.StateDone) == 3 && countIn(t, q, backie.StateFailed) == 3 && countIn(t, q, backie.StateRunning) == 1
+	})
+
+	// Overview: counts by state (refreshed by the page itself as the
+	// leader recounts), the chart, the live pool.
+	must(t, chromedp.Do(ctx, chromedp.Navigate(s.root), chromedp.WaitVisible(chromedp.CSS(".cards"))), "load the overview")
+	waitFor(t, ctx, `document.querySelector(".card.st-failed .card-num").textContent.trim() === "3" &&
+		document.querySelector(".card.st-done .card-num").textContent.trim() === "3"`)
 	if n := eval[int](t, ctx, `document.querySelectorAll("svg.chart g.bar").length`); n != 60 {
 		t.Errorf("the chart has %d bars", n)
+	}
+	host, _ := os.Hostname()
+	if got := text(t, ctx, ".proc-list li a"); !strings.Contains(got, host) {
+		t.Errorf("the live pool is shown as %q, want host %s", got, host)
 	}
 	if title := eval[string](t, ctx, `document.title`); title != "Overview · Shop" {
 		t.Errorf("title %q", title)
 	}
 
-	// Auto-refresh brings new counts without a reload...
-	f.add(failedTask("send_receipt", "email"))
-	want := number(st.Totals.Failed + 1)
-	waitFor(t, ctx, fmt.Sprintf(`document.querySelector(".card.st-failed .card-num").textContent.trim() === %q`, want))
-	// ...until paused; the pause survives a reload.
+	// Auto-refresh pauses, and the pause survives a reload.
 	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.ID("refresh-toggle"))), "pause auto-refresh")
 	waitFor(t, ctx, `document.getElementById("refresh-toggle").getAttribute("aria-pressed") === "true"`)
 	must(t, chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("refresh-toggle"))), "reload")
 	if label := text(t, ctx, "#refresh-toggle .refresh-label"); label != "Paused" {
 		t.Errorf("after a reload the toggle says %q, want Paused", label)
 	}
-	stamp := eval[string](t, ctx, `document.body.dataset.refreshedAt || ""`)
-	f.add(failedTask("send_receipt", "email"))
 	// Three intervals without a refresh: the page stays as it was.
-	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](`document.body.dataset.refreshedAt`, chromedp.WithPollingTimeout(3500*time.Millisecond)))
-	if err == nil {
-		t.Errorf("the page refreshed while paused (before: %q)", stamp)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](`document.body.dataset.refreshedAt`, chromedp.WithPollingTimeout(3500*time.Millisecond))); err == nil {
+		t.Error("the page refreshed while paused")
 	}
-	if got := text(t, ctx, ".card.st-failed .card-num"); got != want {
-		t.Errorf("while paused the failed card changed to %s", got)
+	must(t, chromedp.Do(ctx, chromedp.Click(chromedp.ID("refresh-toggle"))), "resume auto-refresh")
+	waitFor(t, ctx, `!!document.body.dataset.refreshedAt`)
+
+	// Pause the billing type, so that a retried charge stays Ready.
+	clickAndLoad(t, ctx, `[data-testid="pause-billing"]`)
+	must(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`[data-testid="resume-billing"]`))), "the type is paused")
+	if msg := text(t, ctx, ".flash-ok"); !strings.Contains(msg, "paused") {
+		t.Errorf("after pause the message says %q", msg)
 	}
 
 	// The list, filtered by state (a tab) and by type (the form).
 	clickAndLoad(t, ctx, `nav.sections a[href="./tasks"]`)
 	clickAndLoad(t, ctx, `a.tab[href="./tasks?state=failed"]`)
-	must(t, chromedp.Do(ctx, chromedp.SetValue(chromedp.ID("f-type"), "email")), "choose a type")
+	must(t, chromedp.Do(ctx, chromedp.SetValue(chromedp.ID("f-type"), "billing")), "choose a type")
 	clickAndLoad(t, ctx, "#f-apply")
 	loc, err := chromedp.Run(ctx, chromedp.Location())
 	must(t, err, "location")
-	if !strings.Contains(loc, "state=failed") || !strings.Contains(loc, "type=email") {
+	if !strings.Contains(loc, "state=failed") || !strings.Contains(loc, "type=billing") {
 		t.Errorf("the filter is not in the URL: %s", loc)
 	}
-	rows := eval[int](t, ctx, `document.querySelectorAll("table.tasks tbody tr").length`)
-	if rows == 0 {
-		t.Fatal("no failed email task listed")
+	if rows := eval[int](t, ctx, `document.querySelectorAll("table.tasks tbody tr").length`); rows != 3 {
+		t.Errorf("%d failed billing tasks listed, want 3", rows)
 	}
 	if !eval[bool](t, ctx, `[...document.querySelectorAll("table.tasks tbody tr")].every(r =>
-		r.querySelector(".badge").textContent === "failed" && r.querySelector(".type").textContent === "email")`) {
+		r.querySelector(".badge").textContent === "failed" && r.querySelector(".type").textContent === "billing")`) {
 		t.Error("the list shows tasks the filter excludes")
 	}
-	if chip := text(t, ctx, ".chips .chip"); !strings.Contains(chip, "email") {
+	if chip := text(t, ctx, ".chips .chip"); !strings.Contains(chip, "billing") {
 		t.Errorf("the type filter's chip says %q", chip)
 	}
-	if *screenshots == "" {
-		// Auto-refresh is paused for the rest of the test: the screenshots
-		// want it on.
-		must(t, chromedp.Do(ctx, chromedp.Click(chromedp.ID("refresh-toggle"))), "resume auto-refresh")
-	}
 
-	// A task: a click on its row opens it.
+	// A failed task: a click on its row opens it.
 	clickAndLoad(t, ctx, "table.tasks tbody tr td.when")
 	must(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.ID("payload"))), "open a task")
 	if state := text(t, ctx, "#task-state"); state != "failed" {
 		t.Fatalf("the task is %s, want failed", state)
 	}
-	id := text(t, ctx, "#task-id")
-	must(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS("#task-error pre.errmsg"))), "the error")
+	id := uuid.MustParse(text(t, ctx, "#task-id"))
+	if msg := text(t, ctx, "#task-error pre.errmsg"); !strings.Contains(msg, "card_declined") {
+		t.Errorf("the error says %q", msg)
+	}
+	if got := text(t, ctx, "#task-process"); !strings.Contains(got, host) {
+		t.Errorf("the process says %q, want host %s", got, host)
+	}
 
 	clickAndLoad(t, ctx, "#action-retry")
 	must(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(".flash-ok"))), "the retry's message")
@@ -218,7 +238,7 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("after retry the message says %q", msg)
 	}
 	if state := text(t, ctx, "#task-state"); state != "ready" {
-		t.Errorf("after retry the task is %s, want ready", state)
+		t.Errorf("after retry the task is %s, want ready (its type is paused)", state)
 	}
 
 	clickAndLoad(t, ctx, "#action-cancel") // the confirmation is accepted
@@ -242,34 +262,46 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("%s: status %d, want 403", name, status)
 		}
 	}
-	if state := f.get(uuid.MustParse(id)).State(); state != "cancelled" {
+	rec, err := q.FindTask(bg, id)
+	must(t, err, "find the task")
+	if state := rec.State(); state != backie.StateCancelled {
 		t.Errorf("after the refused POSTs the task is %s", state)
 	}
-	// The same request with the page's token passes.
-	status := eval[int](t, ctx, `(() => { const f = document.querySelector('form[action$="/retry"]');
-		return fetch(f.action, {method: "POST", body: new URLSearchParams(new FormData(f)), redirect: "manual"}).then(r => r.type === "opaqueredirect" ? 303 : r.status) })()`)
-	if status != 303 {
-		t.Errorf("with the page's token: status %d, want a redirect", status)
+
+	// A running task: its pool stops it when it is cancelled.
+	must(t, chromedp.Do(ctx, chromedp.Navigate(s.root+"tasks/"+running.ID.String()), chromedp.WaitVisible(chromedp.ID("task-state"))), "the running task")
+	if state := text(t, ctx, "#task-state"); state != "running" {
+		t.Fatalf("the report is %s, want running", state)
+	}
+	clickAndLoad(t, ctx, "#action-cancel")
+	must(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(".flash-ok"))), "the cancel's message")
+	deadline := time.Now().Add(20 * time.Second)
+	for state := text(t, ctx, "#task-state"); state != "cancelled"; state = text(t, ctx, "#task-state") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the cancelled report is still %s", state)
+		}
+		must(t, chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("task-state"))), "reload")
 	}
 
-	// The task links to the process that ran it.
-	must(t, chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("task-process"))), "reload the task")
-	if eval[bool](t, ctx, `!!document.querySelector("#task-process a")`) {
-		clickAndLoad(t, ctx, "#task-process a")
-		waitFor(t, ctx, `location.hash.startsWith("#p-") && !!document.querySelector(location.hash)`)
+	// Resume the type, from the overview; the processes page shows the pool.
+	must(t, chromedp.Do(ctx, chromedp.Navigate(s.root), chromedp.WaitVisible(chromedp.CSS(`[data-testid="resume-billing"]`))), "overview")
+	clickAndLoad(t, ctx, `[data-testid="resume-billing"]`)
+	must(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`[data-testid="pause-billing"]`))), "the type is resumed")
+	clickAndLoad(t, ctx, `nav.sections a[href="./processes"]`)
+	must(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS("table.procs"))), "processes")
+	if got := text(t, ctx, "table.procs tbody tr"); !strings.Contains(got, host) || !strings.Contains(got, "leader") {
+		t.Errorf("the processes page shows %q", got)
 	}
+}
 
-	// Pausing a type from the overview.
-	must(t, chromedp.Do(ctx, chromedp.Navigate(s.root), chromedp.WaitVisible(chromedp.CSS(`[data-testid="pause-webhooks"]`))), "overview")
-	clickAndLoad(t, ctx, `[data-testid="pause-webhooks"]`)
-	must(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`[data-testid="resume-webhooks"]`))), "the type is paused")
-	if msg := text(t, ctx, ".flash-ok"); !strings.Contains(msg, "paused") {
-		t.Errorf("after pause the message says %q", msg)
+// TestScreenshots writes the README's pictures of the dashboard, with the
+// seeded data of a busy service (a real one would need an hour of
+// history): make screenshots.
+func TestScreenshots(t *testing.T) {
+	if *screenshots == "" {
+		t.Skip("make screenshots (-screenshots DIR) writes the README's pictures")
 	}
-
-	if *screenshots != "" {
-		takeScreenshots(t, ctx, *screenshots)
-	}
+	takeScreenshots(t, browser(t, 1280, 900), *screenshots)
 }
 
 // takeScreenshots writes the README's pictures, from a dashboard with the

@@ -31,6 +31,14 @@ const (
 
 func newTestServer(t *testing.T, f *fakeBackend, cfg Config, mount string) *testServer {
 	t.Helper()
+	s := newTestServerFor(t, f, cfg, mount)
+	s.backend = f
+	return s
+}
+
+// newTestServerFor is newTestServer for any backend.
+func newTestServerFor(t *testing.T, f Backend, cfg Config, mount string) *testServer {
+	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -60,7 +68,7 @@ func newTestServer(t *testing.T, f *fakeBackend, cfg Config, mount string) *test
 		},
 	}
 	t.Cleanup(client.CloseIdleConnections)
-	return &testServer{t: t, srv: srv, client: client, backend: f, root: srv.URL + "/admin/tasks/"}
+	return &testServer{t: t, srv: srv, client: client, root: srv.URL + "/admin/tasks/"}
 }
 
 // resp is a response with its body read.

@@ -48,6 +48,9 @@ type Backend interface {
 	PausedTypes(ctx context.Context) ([]backie.PausedType, error)
 }
 
+// A *backie.PgQueue is a Backend.
+var _ Backend = (*backie.PgQueue)(nil)
+
 // Defaults of Config.
 const (
 	// TitleDefault is the dashboard's title.
