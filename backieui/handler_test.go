@@ -218,6 +218,15 @@ func TestTaskPage(t *testing.T) {
 	wantContains(t, page, `/cancel"`, "holds it")
 	wantNotContains(t, page, `/retry"`, `/delete"`)
 
+	// A running task whose cancel waits for its attempt to return.
+	rec, err := f.CancelTask(context.Background(), running.ID)
+	if err != nil || rec.State() != backie.StateRunning {
+		t.Fatalf("cancel a running task: %v, %v", rec, err)
+	}
+	page = s.get("tasks/" + running.ID.String())
+	wantContains(t, page, `id="cancel-requested"`, "Cancel requested")
+	wantNotContains(t, page, `/cancel"`)
+
 	scheduled := firstTask(t, f, backie.StateScheduled)
 	page = s.get("tasks/" + scheduled.ID.String())
 	wantContains(t, page, ">Run now</button>", `/cancel"`, `/delete"`)
