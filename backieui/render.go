@@ -46,7 +46,8 @@ var assetVersion = func() string {
 type view struct {
 	// AppTitle is Config.Title; Title the page's own title.
 	AppTitle, Title string
-	// Section is the header's active section: overview, tasks, processes.
+	// Section is the header's active section: overview, tasks, processes;
+	// "" on error pages.
 	Section string
 	// Base is the relative URL of the dashboard's root from this page.
 	Base string
@@ -85,7 +86,9 @@ func (h *Handler) newView(w http.ResponseWriter, r *http.Request, section, title
 	}
 	if !h.cfg.ReadOnly {
 		v.CSRF = h.csrfToken(w, r)
-		v.Flash = h.takeFlash(w, r)
+		if section != "" { // error pages leave the message for the next page
+			v.Flash = h.takeFlash(w, r)
+		}
 	}
 	return v
 }
@@ -123,7 +126,6 @@ func (h *Handler) renderError(w http.ResponseWriter, r *http.Request, status int
 		links = [][2]string{{"Overview", ""}, {"All tasks", "tasks"}}
 	}
 	v := h.newView(w, r, "", heading, &errorPage{Status: status, Heading: heading, Detail: detail, Links: links})
-	v.Flash = nil
 	h.render(w, r, status, "error", v)
 }
 
