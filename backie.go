@@ -329,6 +329,10 @@ type TaskRecord struct {
 	// ProcessID is the pool (Process.ID) that claimed the task: it holds
 	// it while it is Running, and ran its last attempt afterwards.
 	ProcessID *uuid.UUID
+	// Metadata travels with the task from its enqueue to its attempts:
+	// enqueue middleware sets it (a W3C trace context, a tenant id), run
+	// middleware reads it. Nil when there is none.
+	Metadata map[string]string
 }
 
 // State derives the task's state from its columns at the current time.

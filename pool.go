@@ -104,6 +104,9 @@ type Config struct {
 	// PeriodicTask). Every pool that lists one takes part, and each tick
 	// is enqueued once. Defaults to none.
 	Periodic []PeriodicTask
+	// Middleware wraps every attempt the pool runs, the first outermost
+	// (see RunMiddleware). Defaults to none.
+	Middleware []RunMiddleware
 	// Logger receives the pool's logs. Defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -262,7 +265,7 @@ func (p *WorkerPool) Start(ctx context.Context) error {
 	db, log := p.q.pool, p.log
 	host, _ := os.Hostname()
 	s := newSlots(p.cfg.Workers)
-	work := &workers{reg: p.q.reg, queue: p.q, log: log, retention: p.cfg.Retention, slots: s}
+	work := &workers{reg: p.q.reg, queue: p.q, mw: p.cfg.Middleware, log: log, retention: p.cfg.Retention, slots: s}
 	maint := &maintenance{db: db, log: log, reg: p.q.reg, retention: p.cfg.Retention, cfg: p.cfg}
 	proc := &process{db: db, log: log, id: uuid.Must(uuid.NewV7()), host: host, pid: os.Getpid(),
 		names: names, types: p.types, workers: p.cfg.Workers,

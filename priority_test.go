@@ -87,7 +87,13 @@ func TestClaimsAreHOT(t *testing.T) {
 		}
 	}
 
-	env := wpNewEnv(t, db, func(context.Context, backie.Queue, *wpTask) error { return nil })
+	// The pool runs on connections of its own, closed after the drain: a
+	// backend reports its statistics when it exits.
+	schema := dbtest.Schema(t)
+	work := dbtest.PoolFor(t, schema, 4)
+	check := dbtest.PoolFor(t, schema, 1)
+	require.NoError(t, backie.Migrate(context.Background(), check, backie.MigrateConfig{}))
+	env := wpNewEnv(t, work, func(context.Context, backie.Queue, *wpTask) error { return nil })
 	const n = 200
 	tasks := make([]*wpTask, n)
 	for i := range tasks {
@@ -96,13 +102,16 @@ func TestClaimsAreHOT(t *testing.T) {
 	env.create(t, tasks...)
 	// RemoveAll: each task is claimed (an UPDATE) then deleted, never
 	// updated again.
-	wpStart(t, env.q, backie.Config{Workers: 4, Retention: backie.RemoveAll})
+	wp, stop := wpStart(t, env.q, backie.Config{Workers: 4, Retention: backie.RemoveAll})
 	env.eventuallyEmpty(t)
+	stop()
+	wpStopped(t, wp)
+	work.Close()
 	var upd, hot int64
 	waitFor(t, wpWait, func() bool {
-		_, _ = db.Exec(context.Background(), `SELECT pg_stat_clear_snapshot()`)
-		require.NoError(t, db.QueryRow(context.Background(), `SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables
-			WHERE relid = 'backie_tasks'::regclass`).Scan(&upd, &hot))
+		require.NoError(t, check.QueryRow(context.Background(), `SELECT n_tup_upd, n_tup_hot_upd
+			FROM pg_stat_user_tables WHERE relid = 'backie_tasks'::regclass`).Scan(&upd, &hot))
+		_, _ = check.Exec(context.Background(), `SELECT pg_stat_clear_snapshot()`)
 		return upd >= n
 	}, "the statistics did not count the claims (%d updates)", upd)
 	require.GreaterOrEqual(t, float64(hot), 0.95*float64(upd), "claims are HOT updates (%d of %d)", hot, upd)

@@ -28,16 +28,29 @@ import (
 type PgQueue struct {
 	pool     *pgxpool.Pool
 	reg      *Registry
+	mw       []EnqueueMiddleware
 	inserter inserter
 	// afterFinish, when set (by tests), is called after every write of
 	// finished attempts by a pool on this queue.
 	afterFinish func()
 }
 
-// NewPgQueue returns a queue on pool whose tasks are those of registry.
-// A nil pool or registry makes every call fail with ErrInvalidConfig.
-func NewPgQueue(pool *pgxpool.Pool, registry *Registry) *PgQueue {
-	return &PgQueue{pool: pool, reg: registry}
+// QueueConfig configures a PgQueue. Its zero value is valid.
+type QueueConfig struct {
+	// Middleware wraps every enqueue, the first outermost (see
+	// EnqueueMiddleware). Defaults to none.
+	Middleware []EnqueueMiddleware
+}
+
+// NewPgQueue returns a queue on pool whose tasks are those of registry,
+// configured by cfg when given. A nil pool or registry makes every call
+// fail with ErrInvalidConfig.
+func NewPgQueue(pool *pgxpool.Pool, registry *Registry, cfg ...QueueConfig) *PgQueue {
+	q := &PgQueue{pool: pool, reg: registry}
+	for _, c := range cfg {
+		q.mw = append(q.mw, c.Middleware...)
+	}
+	return q
 }
 
 // Registry returns the queue's registry.
@@ -201,6 +214,7 @@ type insertArgs struct {
 	retries    []int32
 	runAts     []*time.Time // nil: now() + delays
 	delays     []int64      // milliseconds
+	metadata   []json.RawMessage
 }
 
 func (a *insertArgs) add(rec *TaskRecord, o createOptions) {
@@ -219,6 +233,11 @@ func (a *insertArgs) add(rec *TaskRecord, o createOptions) {
 	a.retries = append(a.retries, int32(rec.MaxRetries))
 	a.runAts = append(a.runAts, o.runAt)
 	a.delays = append(a.delays, o.delay.Milliseconds())
+	var meta json.RawMessage
+	if len(rec.Metadata) > 0 {
+		meta, _ = json.Marshal(rec.Metadata) // a map of strings encodes
+	}
+	a.metadata = append(a.metadata, meta)
 }
 
 func (a *insertArgs) addAll(b insertArgs) {
@@ -232,6 +251,7 @@ func (a *insertArgs) addAll(b insertArgs) {
 	a.retries = append(a.retries, b.retries...)
 	a.runAts = append(a.runAts, b.runAts...)
 	a.delays = append(a.delays, b.delays...)
+	a.metadata = append(a.metadata, b.metadata...)
 }
 
 // uniqueRetriesMax bounds how often CreateTasks inserts again a unique task
@@ -244,7 +264,6 @@ func (q *PgQueue) createTasks(ctx context.Context, db dbtx, tasks []Task, opts [
 	}
 	o := applyCreateOptions(opts)
 	recs := make([]*TaskRecord, len(tasks))
-	var a insertArgs
 	for i, t := range tasks {
 		rec, err := q.prepare(t, o)
 		if err != nil {
@@ -254,6 +273,22 @@ func (q *PgQueue) createTasks(ctx context.Context, db dbtx, tasks []Task, opts [
 			return nil, err
 		}
 		recs[i] = rec
+	}
+	err := enqueueChain(ctx, q.mw, recs, func(ctx context.Context) error { return q.store(ctx, db, recs, o) })
+	if err != nil {
+		return nil, err
+	}
+	return recs, nil
+}
+
+// store inserts recs, filling in what the insert sets, or, for a unique
+// task whose name and hash are taken, the existing task's record.
+func (q *PgQueue) store(ctx context.Context, db dbtx, recs []*TaskRecord, o createOptions) error {
+	var a insertArgs
+	for _, rec := range recs {
+		if err := validMetadata(rec.Metadata); err != nil {
+			return fmt.Errorf("task %q: %w", rec.Name, err)
+		}
 		a.add(rec, o)
 	}
 
@@ -264,7 +299,7 @@ func (q *PgQueue) createTasks(ctx context.Context, db dbtx, tasks []Task, opts [
 	for round := 0; ; round++ {
 		inserted, err := q.insert(ctx, db, a)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		var skipped []*TaskRecord
 		for _, rec := range pending {
@@ -273,16 +308,16 @@ func (q *PgQueue) createTasks(ctx context.Context, db dbtx, tasks []Task, opts [
 				continue
 			}
 			if rec.UniqHash == "" {
-				return nil, fmt.Errorf("task %s was not inserted", rec.ID)
+				return fmt.Errorf("task %s was not inserted", rec.ID)
 			}
 			skipped = append(skipped, rec)
 		}
 		if len(skipped) == 0 {
-			return recs, nil
+			return nil
 		}
 		found, err := findUnfinishedUnique(ctx, db, skipped)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		var again []*TaskRecord
 		for _, rec := range skipped {
@@ -293,10 +328,10 @@ func (q *PgQueue) createTasks(ctx context.Context, db dbtx, tasks []Task, opts [
 			again = append(again, rec)
 		}
 		if len(again) == 0 {
-			return recs, nil
+			return nil
 		}
 		if round >= uniqueRetriesMax {
-			return nil, fmt.Errorf("unique task %q of %q keeps conflicting with tasks that finish", again[0].UniqHash, again[0].Name)
+			return fmt.Errorf("unique task %q of %q keeps conflicting with tasks that finish", again[0].UniqHash, again[0].Name)
 		}
 		pending = again
 		a = insertArgs{}
@@ -319,7 +354,7 @@ func (q *PgQueue) insert(ctx context.Context, db dbtx, a insertArgs) (map[TaskID
 
 func runInsert(ctx context.Context, db dbtx, a insertArgs) (map[TaskID]insertedRow, error) {
 	rows, err := db.Query(ctx, sqlInsert, a.ids, a.names, a.types, a.hashes, a.priorities, a.payloads, a.timeouts,
-		a.retries, a.runAts, a.delays)
+		a.retries, a.runAts, a.delays, a.metadata)
 	if err != nil {
 		return nil, err
 	}
@@ -337,6 +372,17 @@ func runInsert(ctx context.Context, db dbtx, a insertArgs) (map[TaskID]insertedR
 		return nil, err
 	}
 	return out, nil
+}
+
+// validMetadata checks what enqueue middleware put in a task's metadata:
+// PostgreSQL's jsonb refuses NUL.
+func validMetadata(m map[string]string) error {
+	for k, v := range m {
+		if strings.IndexByte(k, 0) >= 0 || strings.IndexByte(v, 0) >= 0 {
+			return fmt.Errorf("%w: metadata %q holds a NUL byte", ErrEncodePayload, k)
+		}
+	}
+	return nil
 }
 
 // uniqueKey is what a unique task is unique by.

@@ -41,7 +41,7 @@ const (
 var recordColumns = []string{
 	"id", "task_name", "task_type", "uniq_hash", "priority", "payload", "timeout_msecs", "created_at",
 	"scheduled_at", "running_at", "done_at", "cancelled_at", "error_info", "retries", "max_retries", "attempt",
-	"process_id",
+	"process_id", "metadata",
 }
 
 // columns returns recordColumns as a select list, each with prefix.
@@ -71,10 +71,11 @@ func scanRecordAnd(row pgx.Row, extra ...any) (*TaskRecord, error) {
 		timeoutMS int64
 		errInfo   []byte
 		process   pgtype.UUID
+		metadata  []byte
 	)
 	dest := append([]any{(*[16]byte)(&r.ID), &name, &typ, &hash, &priority, &r.Payload, &timeoutMS, &r.CreatedAt,
 		&r.ScheduledAt, &r.RunningAt, &r.DoneAt, &r.CancelledAt, &errInfo, &r.Retries, &r.MaxRetries, &r.Attempt,
-		&process}, extra...)
+		&process, &metadata}, extra...)
 	err := row.Scan(dest...)
 	if err != nil {
 		return nil, err
@@ -84,6 +85,9 @@ func scanRecordAnd(row pgx.Row, extra ...any) (*TaskRecord, error) {
 	if process.Valid {
 		id := uuid.UUID(process.Bytes)
 		r.ProcessID = &id
+	}
+	if metadata != nil {
+		_ = json.Unmarshal(metadata, &r.Metadata) // stored by the library: a JSON object of strings
 	}
 	if hash != nil {
 		r.UniqHash = TaskHash(*hash)
@@ -151,12 +155,12 @@ const sqlSelectChannel = `SELECT ` + sqlChannel
 // notification is delivered at commit.
 const sqlInsert = `WITH ins AS (
 	INSERT INTO backie_tasks (id, task_name, task_type, uniq_hash, priority, payload, timeout_msecs, max_retries,
-	                          scheduled_at)
+	                          scheduled_at, metadata)
 	SELECT t.id, t.name, t.typ, t.hash, t.priority, t.payload, t.tmo, t.mr,
-	       COALESCE(t.run_at, now() + t.delay_ms * interval '1 millisecond')
+	       COALESCE(t.run_at, now() + t.delay_ms * interval '1 millisecond'), t.meta
 	FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::jsonb[], $7::bigint[], $8::int[],
-	            $9::timestamptz[], $10::bigint[])
-	     AS t(id, name, typ, hash, priority, payload, tmo, mr, run_at, delay_ms)
+	            $9::timestamptz[], $10::bigint[], $11::jsonb[])
+	     AS t(id, name, typ, hash, priority, payload, tmo, mr, run_at, delay_ms, meta)
 	ORDER BY t.name, t.hash
 	ON CONFLICT (task_name, uniq_hash) WHERE uniq_hash IS NOT NULL AND done_at IS NULL DO NOTHING
 	RETURNING id, task_type, created_at, scheduled_at
@@ -254,10 +258,10 @@ RETURNING %s`
 // claimScan locks up to $3 Ready tasks of priority lv.priority in claim
 // order, oldest scheduled_at first, after the priority's cursor: %[1]s is
 // the select list, %[2]s the unfinished-and-type condition, %[3]s the
-// paused-types condition.
+// paused-types condition, %[4]s the time tasks must be due by.
 const claimScan = `		SELECT %[1]s FROM backie_tasks
 		WHERE %[2]s AND priority = lv.priority
-		  AND scheduled_at <= now() AND (scheduled_at, id) > (lv.after_at, lv.after_id)
+		  AND scheduled_at <= %[4]s AND (scheduled_at, id) > (lv.after_at, lv.after_id)
 		  AND running_at IS NULL AND task_name = ANY($1::text[])%[3]s
 		ORDER BY scheduled_at, id
 		LIMIT $3
@@ -334,12 +338,16 @@ func shapeFor(types []string) claimShape {
 
 // claimSQL holds the claim statements, by shape.
 var claimSQL = [3]string{
-	claimShapeAnyType: fmt.Sprintf(claimUpdate, fmt.Sprintf(claimScan, "id", claimAnyType, notPausedRow), columns("t.")),
-	claimShapeOneType: fmt.Sprintf(claimUpdate, fmt.Sprintf(claimScan, "id", claimOneType, notPausedOnly), columns("t.")),
-	claimShapeEachType: fmt.Sprintf(claimUpdate,
-		fmt.Sprintf(claimEachType, strings.ReplaceAll(fmt.Sprintf(claimScan, "id, scheduled_at", claimTypeOfRow, ""), "\n", "\n\t")),
-		columns("t.")),
+	claimShapeAnyType: fmt.Sprintf(claimUpdate, fmt.Sprintf(claimScan, "id", claimAnyType, notPausedRow, "now()"), columns("t.")),
+	claimShapeOneType: fmt.Sprintf(claimUpdate, fmt.Sprintf(claimScan, "id", claimOneType, notPausedOnly, "now()"), columns("t.")),
+	claimShapeEachType: fmt.Sprintf(claimUpdate, fmt.Sprintf(claimEachType,
+		strings.ReplaceAll(fmt.Sprintf(claimScan, "id, scheduled_at", claimTypeOfRow, "", "now()"), "\n", "\n\t")), columns("t.")),
 }
+
+// sqlClaimDueBy is the claim of PgQueue.RunNext: the any-type claim of the
+// tasks due by $9 (a test's clock), or by now() when $9 is null.
+var sqlClaimDueBy = fmt.Sprintf(claimUpdate,
+	fmt.Sprintf(claimScan, "id", claimAnyType, notPausedRow, "COALESCE($9::timestamptz, now())"), columns("t."))
 
 // noCursor is the cursor of a priority the pool has not claimed from.
 var noCursor = pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true}

@@ -22,9 +22,13 @@ func TestClaimStatementsGolden(t *testing.T) {
 		claimShapeOneType:  "claim_one_type",
 		claimShapeEachType: "claim_each_type",
 	}
+	statements := map[string]string{"claim_due_by": sqlClaimDueBy}
 	for shape, name := range shapes {
+		statements[name] = claimSQL[shape]
+	}
+	for name, sql := range statements {
 		path := filepath.Join("testdata", "sql", name+".sql")
-		got := claimSQL[shape] + "\n"
+		got := sql + "\n"
 		if *update {
 			require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
 			require.NoError(t, os.WriteFile(path, []byte(got), 0o644))

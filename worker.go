@@ -151,6 +151,7 @@ func ptr[T any](v T) *T { return &v }
 type workers struct {
 	reg       *Registry
 	queue     Queue // what Run receives
+	mw        []RunMiddleware
 	log       *slog.Logger
 	retention RetentionMode
 	slots     *slots
@@ -238,7 +239,7 @@ func (w *workers) execute(workCtx context.Context, rec *TaskRecord) attempt {
 	cancelCtx, cancelAttempt := context.WithCancelCause(contextWithRecord(workCtx, &view))
 	ctx, cancel := context.WithTimeoutCause(cancelCtx, rec.Timeout, ErrTaskTimeout)
 	w.track(rec.ID, cancelAttempt)
-	task, stack, err := w.runTask(ctx, rec)
+	task, stack, err := w.runTask(ctx, rec, &view)
 	w.untrack(rec.ID)
 	cause := context.Cause(ctx)
 	a := attempt{
@@ -252,9 +253,10 @@ func (w *workers) execute(workCtx context.Context, rec *TaskRecord) attempt {
 	return a
 }
 
-// runTask decodes and runs one task; a panic in Run becomes an error
-// wrapping ErrTaskPanicked, with the stack.
-func (w *workers) runTask(ctx context.Context, rec *TaskRecord) (task Task, stack string, err error) {
+// runTask decodes and runs one task through the middleware; a panic in
+// Run or in a middleware becomes an error wrapping ErrTaskPanicked, with the
+// stack. view is the task's copy of rec.
+func (w *workers) runTask(ctx context.Context, rec, view *TaskRecord) (task Task, stack string, err error) {
 	task, err = w.reg.decode(rec.Name, rec.Payload)
 	if err != nil {
 		return nil, "", err
@@ -265,7 +267,7 @@ func (w *workers) runTask(ctx context.Context, rec *TaskRecord) (task Task, stac
 			stack = string(debug.Stack())
 		}
 	}()
-	return task, "", task.Run(ctx, w.queue)
+	return task, "", runChain(ctx, w.mw, task, view, func(ctx context.Context) error { return task.Run(ctx, w.queue) })
 }
 
 // backoffOf returns task's Backoff for decide. A task that did not decode

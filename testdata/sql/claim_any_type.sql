@@ -16,4 +16,4 @@ FROM (
 	LIMIT $3
 ) AS c
 WHERE t.id = c.id
-RETURNING t.id, t.task_name, t.task_type, t.uniq_hash, t.priority, t.payload, t.timeout_msecs, t.created_at, t.scheduled_at, t.running_at, t.done_at, t.cancelled_at, t.error_info, t.retries, t.max_retries, t.attempt, t.process_id
+RETURNING t.id, t.task_name, t.task_type, t.uniq_hash, t.priority, t.payload, t.timeout_msecs, t.created_at, t.scheduled_at, t.running_at, t.done_at, t.cancelled_at, t.error_info, t.retries, t.max_retries, t.attempt, t.process_id, t.metadata

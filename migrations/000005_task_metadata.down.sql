@@ -1,0 +1,1 @@
+ALTER TABLE backie_tasks DROP COLUMN IF EXISTS metadata;
