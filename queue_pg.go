@@ -70,14 +70,18 @@ type dbtx interface {
 
 // prepare validates task and builds its record, with the options o. It
 // touches no database.
-func (q *PgQueue) prepare(task Task, o createOptions) (*TaskRecord, error) {
+func (q *PgQueue) prepare(task Task, o createOptions) (*TaskRecord, error) { return prepare(q.reg, task, o) }
+
+// prepare validates task, of a type registered in reg, and builds its
+// record with the options o.
+func prepare(reg *Registry, task Task, o createOptions) (*TaskRecord, error) {
 	if task == nil {
 		return nil, ErrNilTask
 	}
 	if v := reflect.ValueOf(task); v.Kind() == reflect.Pointer && v.IsNil() {
 		return nil, fmt.Errorf("%w: nil %s", ErrNilTask, v.Type())
 	}
-	name, err := q.reg.nameOf(task)
+	name, err := reg.nameOf(task)
 	if err != nil {
 		return nil, err
 	}

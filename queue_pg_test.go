@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -908,4 +909,40 @@ func TestPgQueueUniqueIsPerTaskName(t *testing.T) {
 	require.Equal(t, rebuild.ID, recs[0].ID)
 	require.Equal(t, purge.ID, recs[1].ID)
 	require.Equal(t, 3, enqCount(t, pool))
+}
+
+// NewRecord validates as CreateTask does, with the same errors, and builds
+// the record without storing it.
+func TestRegistryNewRecord(t *testing.T) {
+	t.Parallel()
+	q, pool := enqQueue(t)
+	reg := q.Registry()
+	at := time.Now().Add(time.Hour)
+	rec, err := reg.NewRecord(&enqMailTask{To: "a"}, backie.RunAt(at), backie.WithPriority(backie.PriorityLow))
+	require.NoError(t, err)
+	require.Equal(t, "enq_mail", rec.Name)
+	require.Equal(t, backie.TaskType("mail"), rec.Type)
+	require.Equal(t, backie.PriorityLow, rec.Priority)
+	require.Equal(t, 3, rec.MaxRetries)
+	require.Equal(t, 1500*time.Millisecond, rec.Timeout)
+	require.True(t, at.Equal(rec.ScheduledAt))
+	require.JSONEq(t, `{"to":"a"}`, string(rec.Payload))
+	require.NotEqual(t, backie.TaskID{}, rec.ID)
+	rec, err = reg.NewRecord(&enqTask{N: 1}, backie.RunAfter(time.Minute))
+	require.NoError(t, err)
+	require.WithinDuration(t, time.Now().Add(time.Minute), rec.ScheduledAt, 5*time.Second)
+	for name, task := range map[string]backie.Task{
+		"unregistered": &enqUnregisteredTask{}, "nil": nil, "unencodable": &enqChanTask{C: make(chan int)},
+		"bad hash": &enqHashTask{Hash: strings.Repeat("h", 200)}, "Uniq fails": &enqUnhashableTask{C: make(chan int)},
+		"bad type": &enqTypedTask{Type: "a\x00"},
+	} {
+		_, want := q.CreateTask(t.Context(), task)
+		_, got := reg.NewRecord(task)
+		require.Error(t, want, name)
+		for _, sentinel := range []error{backie.ErrTaskNotRegistered, backie.ErrNilTask, backie.ErrEncodePayload,
+			backie.ErrInvalidUniqHash, backie.ErrInvalidTaskType} {
+			require.Equal(t, errors.Is(want, sentinel), errors.Is(got, sentinel), "%s: %v vs %v", name, want, got)
+		}
+	}
+	require.Zero(t, enqCount(t, pool), "nothing stored")
 }

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 )
 
@@ -283,4 +284,28 @@ func jsonFields(st reflect.Type) int {
 		}
 	}
 	return n
+}
+
+// NewRecord returns the record CreateTask would store for task with opts,
+// validated as CreateTask validates it (the same errors: unregistered type,
+// bad name or type, bad unique hash, bad priority, unencodable payload),
+// with a new id, without storing anything: CreatedAt is now, and
+// ScheduledAt is the options' time (RunAt, now + RunAfter) or now, by the
+// local clock where CreateTask uses the database's. Test kits use it to
+// record enqueues without a database.
+func (r *Registry) NewRecord(task Task, opts ...CreateOption) (*TaskRecord, error) {
+	if r == nil {
+		return nil, fmt.Errorf("backie: new record: %w: nil registry", ErrInvalidConfig)
+	}
+	o := applyCreateOptions(opts)
+	rec, err := prepare(r, task, o)
+	if err != nil {
+		return nil, fmt.Errorf("backie: new record: %w", err)
+	}
+	now := time.Now()
+	rec.CreatedAt, rec.ScheduledAt = now, now.Add(o.delay)
+	if o.runAt != nil {
+		rec.ScheduledAt = *o.runAt
+	}
+	return rec, nil
 }
