@@ -81,10 +81,40 @@
 // one connection out of it (no longer counted in MaxConns) to LISTEN for
 // new tasks (see [Config].DisableNotifications).
 //
+// Due tasks are claimed by priority, [PriorityUrgent] first (a task's
+// Priority, or [WithPriority]), then oldest scheduled_at first.
+//
+// # Periodic tasks
+//
+// [Config].Periodic lists tasks a pool enqueues on a cron schedule
+// ([PeriodicTask]); each tick is enqueued once, however many pools in
+// however many processes list it.
+//
+// # Controlling tasks
+//
+// [PgQueue.CancelTask] cancels a waiting task at once and a running one in
+// whatever pool runs it; [PgQueue.RetryTask] makes a failed, cancelled or
+// scheduled task Ready now; [PgQueue.RescheduleTask] moves a waiting one;
+// [PgQueue.PauseType] and [PgQueue.ResumeType] stop and restart the claims
+// of a type in every pool. [PgQueue.ListTasks] pages through tasks by
+// state, type, name, priority and time; [PgQueue.Stats] counts them.
+//
+// # Live processes
+//
 // Every running pool registers itself in the table backie_processes and
 // renews its entry every few seconds. One of the live pools, the leader,
-// logs at most once a minute the task names that have been due for a while
-// and that no live pool serves.
+// takes back the tasks of pools that stop heartbeating (killed, lost),
+// and of tasks past their timeout, deletes old finished tasks, counts the
+// tasks for Stats, and reports the task names that have been due for a
+// while and that no live pool serves.
+//
+// # Middleware
+//
+// [RunMiddleware] ([Config].Middleware) wraps every attempt and
+// [EnqueueMiddleware] ([QueueConfig].Middleware) every enqueue; enqueue
+// middleware can store [TaskRecord].Metadata with a task (a trace
+// context), which its attempts see. The OpenTelemetry support
+// (module backieotel) is built on them.
 //
 // # Shutdown
 //
@@ -119,9 +149,11 @@
 // once. A task that succeeds on a retry has its error_info cleared.
 //
 // The timeout of an attempt is the task's Timeout, or [Config].TaskTimeout
-// when a pool sets it. A task left Running by a worker that died (process
-// killed, machine lost) is taken back once it has been Running longer than
-// its timeout plus [Config].RescueMargin; this counts as a failed attempt.
+// when a pool sets it. A task left Running by a pool that died (process
+// killed, machine lost) is taken back once the pool's heartbeat is older
+// than its [Config].HeartbeatTimeout, and a task Running longer than its
+// timeout plus [Config].RescueMargin is taken back too; either counts as a
+// failed attempt.
 //
 // # Unique tasks
 //
@@ -173,8 +205,9 @@
 // timeout while its Run ignored the context, so Run should be idempotent.
 // Every write that finishes a task is guarded by the attempt that claimed
 // it, so a task taken back from a lost worker is never finished twice.
-// Nothing stays Running forever: unfinished tasks are released on shutdown
-// or taken back after their timeout plus the rescue margin.
+// Nothing stays Running forever: unfinished tasks are released on shutdown,
+// taken back once their pool stops heartbeating, or after their timeout
+// plus the rescue margin.
 package backie
 
 import (
