@@ -13,7 +13,7 @@ import (
 // often (more often with a shorter PollInterval).
 const cancelPollMax = time.Second
 
-// pollCancelled checks every interval whether the tasks the workers run
+// pollCancelled checks every interval whether the tasks the pool holds
 // were cancelled, for pools without notifications, until ctx ends.
 func pollCancelled(ctx context.Context, db *pgxpool.Pool, log *slog.Logger, work *workers, every time.Duration) {
 	timer := newStoppedTimer()
@@ -22,10 +22,11 @@ func pollCancelled(ctx context.Context, db *pgxpool.Pool, log *slog.Logger, work
 	}
 }
 
-// checkCancelled cancels the running attempts whose tasks were cancelled
-// (CancelTask sets cancelled_at). One indexed lookup per running task.
+// checkCancelled cancels the tasks the pool holds, running or waiting for
+// a worker, that were cancelled (CancelTask sets cancelled_at). One indexed
+// lookup per task.
 func checkCancelled(ctx context.Context, db *pgxpool.Pool, log *slog.Logger, work *workers) {
-	ids := work.runningIDs()
+	ids := work.heldIDs()
 	if len(ids) == 0 {
 		return
 	}

@@ -46,11 +46,22 @@ func (s *slots) release() {
 // statement, and sends them on jobs. It sleeps while every slot is taken,
 // and, when no task is due, until a notification, the time the next task
 // is due, or the poll interval wakes it. It closes jobs when it returns.
+//
+// The slots are the workers plus the claim-ahead buffer (ahead): tasks
+// claimed while every worker is busy wait in jobs, so that a worker that
+// finishes starts its next task at once instead of waiting for a claim's
+// round trip. With a buffer, the claimer claims again once there is room
+// for half the buffer, or at once when the buffer has run dry.
 type claimer struct {
 	db    *pgxpool.Pool
 	log   *slog.Logger
 	slots *slots
 	jobs  chan *TaskRecord // capacity slots.total
+	ahead int              // the claim-ahead buffer's size
+	// hold records the tasks of each claim before they are sent on jobs;
+	// release gives back a task no worker started.
+	hold    func([]*TaskRecord)
+	release func(rec *TaskRecord, cause error)
 
 	names     []string
 	types     []string // nil: every type
@@ -89,10 +100,11 @@ const dueMargin = 500 * time.Microsecond
 // its look ahead after a poll.
 const duesMax = 10000
 
-func newClaimer(db *pgxpool.Pool, log *slog.Logger, s *slots, names, types []string, process uuid.UUID,
+func newClaimer(db *pgxpool.Pool, log *slog.Logger, s *slots, ahead int, names, types []string, process uuid.UUID,
 	timeout, poll time.Duration, notified bool) *claimer {
 	c := &claimer{
-		db: db, log: log, slots: s, jobs: make(chan *TaskRecord, s.total),
+		db: db, log: log, slots: s, jobs: make(chan *TaskRecord, s.total), ahead: ahead,
+		hold: func([]*TaskRecord) {}, release: func(*TaskRecord, error) {},
 		names: names, types: types, shape: shapeFor(types), process: pgID(process), poll: poll, notified: notified,
 		wake: make(chan struct{}, 1), rearm: make(chan struct{}, 1),
 	}
@@ -162,7 +174,20 @@ func (cs *cursors) advance(recs []*TaskRecord) {
 }
 
 func (c *claimer) run(ctx context.Context) {
-	defer close(c.jobs)
+	defer func() {
+		// The tasks that wait for a worker are released at once, not when
+		// a running task finishes.
+		for {
+			select {
+			case rec := <-c.jobs:
+				c.release(rec, context.Cause(ctx))
+				continue
+			default:
+			}
+			break
+		}
+		close(c.jobs)
+	}()
 	timer := newStoppedTimer()
 	var (
 		failures int
@@ -202,6 +227,7 @@ func (c *claimer) run(ctx context.Context) {
 		}
 		failures = 0
 		c.slots.take(len(recs))
+		c.hold(recs)
 		for _, rec := range recs {
 			c.jobs <- rec // never blocks: see slots
 		}
@@ -210,7 +236,11 @@ func (c *claimer) run(ctx context.Context) {
 			// More are likely due. Give the workers a moment to finish a
 			// few, so that the next claim is a batch rather than one task
 			// per round trip.
-			if !c.cooldown(ctx, timer) {
+			wait := c.cooldown
+			if c.ahead > 0 {
+				wait = c.waitForRoom
+			}
+			if !wait(ctx, timer) {
 				return
 			}
 			continue
@@ -253,6 +283,25 @@ func (c *claimer) cooldown(ctx context.Context, timer *time.Timer) bool {
 		}
 	}
 	return true
+}
+
+// waitForRoom waits, after a claim that filled every free slot of a pool
+// with a claim-ahead buffer, until there is room for half the buffer, or
+// the buffer has run dry while a slot is free. It reports whether ctx is
+// still live.
+func (c *claimer) waitForRoom(ctx context.Context, _ *time.Timer) bool {
+	want := max(1, c.ahead/2)
+	for {
+		free := c.slots.available()
+		if free >= want || (free > 0 && len(c.jobs) == 0) {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-c.slots.freed:
+		}
+	}
 }
 
 // lookAhead asks when the next task due within the poll interval is due,

@@ -28,6 +28,16 @@ const (
 	CleanupFailedAfterDefault = 7 * 24 * time.Hour
 )
 
+// Claim-ahead settings (Config.ClaimAhead).
+const (
+	// ClaimAheadDefault, as Config.ClaimAhead, holds up to half the
+	// workers' number of claimed tasks for the workers. It is the default
+	// (the zero value).
+	ClaimAheadDefault = 0
+	// NoClaimAhead, as Config.ClaimAhead, claims only for free workers.
+	NoClaimAhead = -1
+)
+
 // KeepForever, as Config.CleanupDoneAfter or CleanupFailedAfter, keeps
 // finished tasks until they are removed by hand (0 means the default).
 const KeepForever time.Duration = -1
@@ -107,6 +117,14 @@ type Config struct {
 	// Middleware wraps every attempt the pool runs, the first outermost
 	// (see RunMiddleware). Defaults to none.
 	Middleware []RunMiddleware
+	// ClaimAhead is how many claimed tasks may wait for a free worker, so
+	// that a worker that finishes starts its next task at once instead of
+	// waiting for a claim's round trip. They are held by the pool like
+	// running ones (a crash takes them back the same way); their timeout
+	// starts when they start; a cancel removes them; a stop releases them
+	// at once, without using an attempt. NoClaimAhead turns it off.
+	// Defaults to half the workers (ClaimAheadDefault).
+	ClaimAhead int
 	// Logger receives the pool's logs. Defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -119,6 +137,8 @@ func (c Config) withDefaults() (Config, error) {
 	switch {
 	case c.Workers < 0:
 		return bad("Workers is %d, want >= 0", c.Workers)
+	case c.ClaimAhead < NoClaimAhead:
+		return bad("ClaimAhead is %d, want >= 0, or NoClaimAhead", c.ClaimAhead)
 	case !c.Retention.valid():
 		return bad("unknown Retention %v", c.Retention)
 	case c.PollInterval < 0, c.ShutdownGrace < 0, c.TaskTimeout < 0, c.RescueInterval < 0, c.RescueMargin < 0,
@@ -133,6 +153,12 @@ func (c Config) withDefaults() (Config, error) {
 		}
 	}
 	setDefault(&c.Workers, WorkersDefault)
+	switch c.ClaimAhead {
+	case ClaimAheadDefault:
+		c.ClaimAhead = c.Workers / 2
+	case NoClaimAhead:
+		c.ClaimAhead = 0
+	}
 	setDefault(&c.PollInterval, PollIntervalDefault)
 	setDefault(&c.ShutdownGrace, ShutdownGraceDefault)
 	setDefault(&c.RescueInterval, RescueIntervalDefault)
@@ -264,13 +290,13 @@ func (p *WorkerPool) Start(ctx context.Context) error {
 	names := p.q.reg.Names()
 	db, log := p.q.pool, p.log
 	host, _ := os.Hostname()
-	s := newSlots(p.cfg.Workers)
+	s := newSlots(p.cfg.Workers + p.cfg.ClaimAhead)
 	work := &workers{reg: p.q.reg, queue: p.q, mw: p.cfg.Middleware, log: log, retention: p.cfg.Retention, slots: s}
 	maint := &maintenance{db: db, log: log, reg: p.q.reg, retention: p.cfg.Retention, cfg: p.cfg}
 	proc := &process{db: db, log: log, id: uuid.Must(uuid.NewV7()), host: host, pid: os.Getpid(),
 		names: names, types: p.types, workers: p.cfg.Workers,
 		interval: p.cfg.HeartbeatInterval, timeout: p.cfg.HeartbeatTimeout, lead: maint.lead,
-		running: func() int { return p.cfg.Workers - s.available() },
+		running: func() int { return min(p.cfg.Workers, int(s.total)-s.available()) },
 		finished: func() (int64, int64, int64) {
 			return work.done.Swap(0), work.failed.Swap(0), work.retried.Swap(0)
 		}}
@@ -297,7 +323,9 @@ func (p *WorkerPool) Start(ctx context.Context) error {
 	p.state = poolRunning
 
 	notified := !p.cfg.DisableNotifications
-	claim := newClaimer(db, log, s, names, p.types, proc.id, p.cfg.TaskTimeout, p.cfg.PollInterval, notified)
+	claim := newClaimer(db, log, s, p.cfg.ClaimAhead, names, p.types, proc.id, p.cfg.TaskTimeout, p.cfg.PollInterval,
+		notified)
+	claim.hold, claim.release = work.hold, work.release
 	results := make(chan rowChange, resultsPerWorker*p.cfg.Workers)
 	work.jobs, work.results = claim.jobs, results
 	complete := &completer{db: db, log: log, results: results, finishTimeout: p.cfg.FinishTimeout,
@@ -306,7 +334,7 @@ func (p *WorkerPool) Start(ctx context.Context) error {
 
 	var producers sync.WaitGroup // everything that sends results
 	for range p.cfg.Workers {
-		producers.Go(func() { work.run(workCtx) })
+		producers.Go(func() { work.run(claimCtx, workCtx) })
 	}
 	var claimers sync.WaitGroup // everything that stops with the soft stop
 	claimers.Go(func() { claim.run(claimCtx) })

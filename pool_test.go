@@ -199,7 +199,9 @@ func TestWorkerPoolGracefulStop(t *testing.T) {
 		}
 		got := env.find(t, rec.ID)
 		require.Equal(t, backie.StateReady, got.State(), "task %d", i)
-		require.Zero(t, got.Attempt, "task %d was claimed", i)
+		// A task claimed ahead, waiting for a worker when the stop came, was
+		// released at once: claimed once, no retry used.
+		require.LessOrEqual(t, got.Attempt, 1, "task %d was claimed after the stop", i)
 		require.Zero(t, got.Retries, "task %d", i)
 	}
 

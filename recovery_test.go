@@ -31,7 +31,8 @@ func TestCrashRecoveryAndLeaderFailover(t *testing.T) {
 	spec := childSpec{Schema: schema, Workers: 3, HeartbeatInterval: 200 * time.Millisecond,
 		HeartbeatTimeout: time.Second, PollInterval: 200 * time.Millisecond}
 
-	// The first child is the leader and runs three tasks that block.
+	// The first child is the leader; it runs three tasks that block, and
+	// holds a fourth in its claim-ahead buffer (3 workers: 1 ahead).
 	first := startChild(t, spec)
 	var leaderPID int
 	waitFor(t, wpWait, func() bool {
@@ -39,13 +40,16 @@ func TestCrashRecoveryAndLeaderFailover(t *testing.T) {
 			Scan(&leaderPID) == nil
 	}, "no leader")
 	require.Equal(t, first.cmd.Process.Pid, leaderPID)
-	blocked := make([]*wpTask, 3)
+	blocked := make([]*wpTask, 4)
 	for i := range blocked {
 		blocked[i] = env.task(-1)
 		blocked[i].Retries, blocked[i].BackoffMS, blocked[i].TimeoutMS = 3, 1, time.Hour.Milliseconds()
 	}
 	recs := env.create(t, blocked...)
-	waitFor(t, wpWait, func() bool { return env.count(t, `SELECT count(*) FROM runs`) == 3 }, "the tasks did not start")
+	waitFor(t, wpWait, func() bool {
+		return env.count(t, `SELECT count(*) FROM runs`) == 3 &&
+			env.count(t, `SELECT count(*) FROM backie_tasks WHERE running_at IS NOT NULL`) == 4
+	}, "the tasks did not start")
 	for _, rec := range recs {
 		got := env.find(t, rec.ID)
 		require.Equal(t, backie.StateRunning, got.State())
@@ -64,7 +68,7 @@ func TestCrashRecoveryAndLeaderFailover(t *testing.T) {
 	t.Logf("leadership taken over %v after the kill", time.Since(killed).Round(time.Millisecond))
 	waitFor(t, wpWait, func() bool {
 		return env.count(t, `SELECT count(*) FROM runs WHERE pid = $1`, second.cmd.Process.Pid) == 3
-	}, "the tasks of the dead pool did not run again")
+	}, "the tasks of the dead pool, running and waiting, did not run again")
 	t.Logf("tasks running again %v after the kill", time.Since(killed).Round(time.Millisecond))
 	for _, rec := range recs {
 		got := env.find(t, rec.ID)

@@ -158,48 +158,86 @@ type workers struct {
 	jobs      <-chan *TaskRecord
 	results   chan<- rowChange
 
-	mu      sync.Mutex
-	running map[TaskID]context.CancelCauseFunc // attempts under way
+	mu   sync.Mutex
+	held map[TaskID]*heldTask // claimed tasks, waiting for a worker or running
 	// done, failed and retried count finished attempts for the pool's
 	// heartbeat (see process).
 	done, failed, retried atomic.Int64
 }
 
-// cancel cancels the attempt of task id running in this pool, if any.
+// heldTask is a task the pool holds: claimed, and waiting in the claimer's
+// buffer (cancel nil) or running.
+type heldTask struct {
+	cancel    context.CancelCauseFunc
+	cancelled bool // cancelled while it waited: it must not start
+}
+
+// hold records claimed tasks, before they are handed to the workers, so
+// that a cancel that comes while they wait is not lost.
+func (w *workers) hold(recs []*TaskRecord) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.held == nil {
+		w.held = make(map[TaskID]*heldTask)
+	}
+	for _, r := range recs {
+		w.held[r.ID] = &heldTask{}
+	}
+}
+
+// begin marks task id as running with cancel; it reports false when the
+// task was cancelled while it waited, and must not start.
+func (w *workers) begin(id TaskID, cancel context.CancelCauseFunc) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.held == nil {
+		w.held = make(map[TaskID]*heldTask)
+	}
+	h := w.held[id]
+	if h == nil {
+		h = &heldTask{}
+		w.held[id] = h
+	}
+	if h.cancelled {
+		return false
+	}
+	h.cancel = cancel
+	return true
+}
+
+// end forgets task id.
+func (w *workers) end(id TaskID) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.held, id)
+}
+
+// cancel cancels task id, if this pool holds it: the running attempt's
+// context, or the start of a task that waits for a worker.
 func (w *workers) cancel(id TaskID) bool {
 	w.mu.Lock()
-	c, ok := w.running[id]
-	w.mu.Unlock()
+	h, ok := w.held[id]
+	var c context.CancelCauseFunc
 	if ok {
+		c = h.cancel
+		h.cancelled = c == nil
+	}
+	w.mu.Unlock()
+	if c != nil {
 		c(ErrTaskCancelled)
 	}
 	return ok
 }
 
-// runningIDs returns the tasks whose attempts are under way.
-func (w *workers) runningIDs() []TaskID {
+// heldIDs returns the tasks the pool holds.
+func (w *workers) heldIDs() []TaskID {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	ids := make([]TaskID, 0, len(w.running))
-	for id := range w.running {
+	ids := make([]TaskID, 0, len(w.held))
+	for id := range w.held {
 		ids = append(ids, id)
 	}
 	return ids
-}
-
-func (w *workers) track(id TaskID, c context.CancelCauseFunc) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.running == nil {
-		w.running = make(map[TaskID]context.CancelCauseFunc)
-	}
-	w.running[id] = c
-}
-
-func (w *workers) untrack(id TaskID) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	delete(w.running, id)
 }
 
 // count adds a finished attempt to the heartbeat's counters.
@@ -215,21 +253,36 @@ func (w *workers) count(v verdict) {
 }
 
 // run is one worker: it runs claimed tasks until the claimer closes jobs.
-// workCtx is cancelled by a hard stop.
-func (w *workers) run(workCtx context.Context) {
+// softCtx is cancelled by the soft stop: a task that has not started by
+// then is released at once, without using an attempt; workCtx is
+// cancelled by a hard stop.
+func (w *workers) run(softCtx, workCtx context.Context) {
 	for rec := range w.jobs {
-		var a attempt
-		if workCtx.Err() != nil {
-			a = attempt{rec: rec, interrupted: true, err: context.Cause(workCtx)}
-		} else {
-			a = w.execute(workCtx, rec)
+		switch {
+		case workCtx.Err() != nil:
+			w.release(rec, context.Cause(workCtx))
+		case softCtx.Err() != nil:
+			w.release(rec, context.Cause(softCtx))
+		default:
+			w.finish(workCtx, w.execute(workCtx, rec))
 		}
-		d := decide(a, w.retention, backoffOf(a.task), time.Now())
-		w.logDecision(workCtx, a, d)
-		w.count(d.verdict)
-		w.results <- d.change
-		w.slots.release()
 	}
+}
+
+// release gives back a task that was claimed but not started: Ready again,
+// without using an attempt.
+func (w *workers) release(rec *TaskRecord, cause error) {
+	w.end(rec.ID)
+	w.finish(context.Background(), attempt{rec: rec, interrupted: true, err: cause})
+}
+
+// finish records how attempt a ended and gives its slot back.
+func (w *workers) finish(ctx context.Context, a attempt) {
+	d := decide(a, w.retention, backoffOf(a.task), time.Now())
+	w.logDecision(ctx, a, d)
+	w.count(d.verdict)
+	w.results <- d.change
+	w.slots.release()
 }
 
 // execute runs one attempt of rec with its timeout, recovering panics.
@@ -237,10 +290,15 @@ func (w *workers) execute(workCtx context.Context, rec *TaskRecord) attempt {
 	start := time.Now()
 	view := *rec // the task's copy: what it does to it cannot change how the attempt finishes
 	cancelCtx, cancelAttempt := context.WithCancelCause(contextWithRecord(workCtx, &view))
+	defer cancelAttempt(nil)
+	if !w.begin(rec.ID, cancelAttempt) {
+		w.end(rec.ID)
+		return attempt{rec: rec, cancelled: true, err: ErrTaskCancelled}
+	}
+	// The timeout starts now, not when the task was claimed.
 	ctx, cancel := context.WithTimeoutCause(cancelCtx, rec.Timeout, ErrTaskTimeout)
-	w.track(rec.ID, cancelAttempt)
 	task, stack, err := w.runTask(ctx, rec, &view)
-	w.untrack(rec.ID)
+	w.end(rec.ID)
 	cause := context.Cause(ctx)
 	a := attempt{
 		rec: rec, task: task, err: err, stack: stack, runFor: time.Since(start),
@@ -249,7 +307,6 @@ func (w *workers) execute(workCtx context.Context, rec *TaskRecord) attempt {
 		interrupted: workCtx.Err() != nil,
 	}
 	cancel()
-	cancelAttempt(nil)
 	return a
 }
 

@@ -211,7 +211,7 @@ func TestSlots(t *testing.T) {
 // for the earliest, and leaves tasks due after its next poll to the poll.
 func TestClaimerDueIn(t *testing.T) {
 	t.Parallel()
-	c := newClaimer(nil, discardLogger, newSlots(1), []string{"x"}, nil, uuid.Nil, 0, time.Second, true)
+	c := newClaimer(nil, discardLogger, newSlots(1), 0, []string{"x"}, nil, uuid.Nil, 0, time.Second, true)
 	c.dueIn(0)
 	assert.Len(t, c.wake, 1, "due now wakes at once")
 	<-c.wake
