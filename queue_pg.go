@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -288,11 +289,16 @@ func (q *PgQueue) createTasks(ctx context.Context, db dbtx, tasks []Task, opts [
 // store inserts recs, filling in what the insert sets, or, for a unique
 // task whose name and hash are taken, the existing task's record.
 func (q *PgQueue) store(ctx context.Context, db dbtx, recs []*TaskRecord, o createOptions) error {
-	var a insertArgs
 	for _, rec := range recs {
 		if err := validMetadata(rec.Metadata); err != nil {
 			return fmt.Errorf("task %q: %w", rec.Name, err)
 		}
+	}
+	if copyable(recs, o) {
+		return copyInsert(ctx, db, q.pool, recs, o)
+	}
+	var a insertArgs
+	for _, rec := range recs {
 		a.add(rec, o)
 	}
 
@@ -376,6 +382,81 @@ func runInsert(ctx context.Context, db dbtx, a insertArgs) (map[TaskID]insertedR
 		return nil, err
 	}
 	return out, nil
+}
+
+// copyMinRows is the smallest batch inserted by COPY.
+const copyMinRows = 100
+
+// copyable reports whether a batch goes by COPY: a large one, without
+// unique tasks (COPY has no ON CONFLICT) and without RunAfter (its delay is
+// measured by the database's clock, which COPY's rows cannot name).
+func copyable(recs []*TaskRecord, o createOptions) bool {
+	if len(recs) < copyMinRows || o.delay > 0 {
+		return false
+	}
+	for _, r := range recs {
+		if r.UniqHash != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// copyInsert stores recs with COPY, then notifies the pools, in one
+// transaction: the caller's tx, or one of its own on pool. PostgreSQL
+// reads COPY's rows straight into the table, where the INSERT of sqlInsert
+// builds them from arrays first.
+func copyInsert(ctx context.Context, db dbtx, pool *pgxpool.Pool, recs []*TaskRecord, o createOptions) error {
+	if tx, ok := db.(pgx.Tx); ok {
+		return copyInTx(ctx, tx, recs, o)
+	}
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return copyInTx(ctx, tx, recs, o) })
+}
+
+func copyInTx(ctx context.Context, tx pgx.Tx, recs []*TaskRecord, o createOptions) error {
+	cols := copyColumns
+	if o.runAt != nil {
+		cols = copyColumnsSchedAt
+	}
+	types := make([]string, 0, 1)
+	i := 0
+	src := pgx.CopyFromFunc(func() ([]any, error) {
+		if i == len(recs) {
+			return nil, nil
+		}
+		r := recs[i]
+		i++
+		if !slices.Contains(types, string(r.Type)) {
+			types = append(types, string(r.Type))
+		}
+		var meta json.RawMessage
+		if len(r.Metadata) > 0 {
+			meta, _ = json.Marshal(r.Metadata)
+		}
+		row := []any{pgID(r.ID), r.Name, string(r.Type), int16(r.Priority), json.RawMessage(r.Payload),
+			r.Timeout.Milliseconds(), int32(r.MaxRetries), meta}
+		if o.runAt != nil {
+			row = append(row, o.runAt.Truncate(time.Microsecond)) // as PostgreSQL stores it
+		}
+		return row, nil
+	})
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"backie_tasks"}, cols, src); err != nil {
+		return err
+	}
+	var (
+		now      time.Time
+		notified int64
+	)
+	if err := tx.QueryRow(ctx, sqlCopyNotify, types, o.runAt).Scan(&now, &notified); err != nil {
+		return err
+	}
+	for _, r := range recs {
+		r.CreatedAt, r.ScheduledAt = now, now
+		if o.runAt != nil {
+			r.ScheduledAt = o.runAt.Truncate(time.Microsecond)
+		}
+	}
+	return nil
 }
 
 // validMetadata checks what enqueue middleware put in a task's metadata:

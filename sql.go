@@ -3,6 +3,7 @@ package backie
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -719,3 +720,24 @@ WHERE true%[1]s
 ORDER BY id %[2]s
 LIMIT $1`
 )
+
+// --- Batch inserts by COPY ------------------------------------------------
+
+// copyColumns are the columns CreateTasks copies for a batch of tasks that
+// are not unique (see copyInsert); created_at and, without RunAt,
+// scheduled_at take their defaults, now().
+var (
+	copyColumns        = []string{"id", "task_name", "task_type", "priority", "payload", "timeout_msecs", "max_retries", "metadata"}
+	copyColumnsSchedAt = append(slices.Clone(copyColumns), "scheduled_at")
+)
+
+// sqlCopyNotify returns the transaction's now() (the created_at of the
+// copied rows) after it notifies listening pools once per type of $1 with
+// the delay until $2 (null: now), as sqlInsert does.
+const sqlCopyNotify = `WITH notified AS (
+	SELECT pg_notify(` + sqlChannel + `,
+	       't' || greatest(ceil(extract(epoch FROM COALESCE($2::timestamptz, now()) - clock_timestamp()) * 1000), 0)::bigint
+	       || ':' || typ)
+	FROM unnest($1::text[]) AS typ
+)
+SELECT now(), (SELECT count(*) FROM notified)`
