@@ -80,6 +80,16 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// defaultN is the tasks of a run of workload w when -n is not given: a
+// drain of 100,000 tasks lasts a second or two on a 2-core machine, and its
+// start and end weigh in; 300,000 gives a steadier figure.
+func defaultN(w string) int {
+	if w == "drain" {
+		return 300_000
+	}
+	return 100_000
+}
+
 func run(args []string, stdout, stderr io.Writer) int {
 	var o options
 	fs := flag.NewFlagSet("backie-bench", flag.ContinueOnError)
@@ -90,12 +100,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fs.StringVar(&o.url, "url", "", "PostgreSQL URL; empty: $DATABASE_URL, else "+defaultURL)
 	fs.StringVar(&o.workloads, "workloads", "drain,enqueue,batch,latency", "comma list of workloads to run, in order")
-	fs.IntVar(&o.cfg.N, "n", 100_000, "tasks per run (drain, enqueue, batch)")
+	fs.IntVar(&o.cfg.N, "n", 0, "tasks per run (drain, enqueue, batch); 0: 300,000 for drain, 100,000 for the others")
 	fs.IntVar(&o.cfg.Workers, "workers", 100, "workers in all, split over -pools pools (drain, latency)")
 	fs.IntVar(&o.cfg.Pools, "pools", 1, "worker pools, each with its own PgQueue and workers/pools workers (drain, latency)")
 	fs.BoolVar(&o.cfg.OwnPgxPool, "own-pgxpool", false, fmt.Sprintf("give each worker pool its own pgxpool of %d connections", ownPoolConns))
 	fs.IntVar(&o.cfg.Types, "types", 0, "spread the tasks over this many task types, each pool serving them all (0: default type, pools serve every type)")
 	fs.IntVar(&o.cfg.Other, "other", 0, "queue this many due tasks of a type no pool serves before the tasks of the run (drain, latency; needs -types >= 1)")
+	fs.IntVar(&o.cfg.Low, "low", 0, "queue this many due tasks of the lowest priority before the tasks of the run (drain, latency; needs -types 0)")
 	fs.IntVar(&o.cfg.Goroutines, "goroutines", 16, "concurrent CreateTask callers (enqueue; producers of latency)")
 	fs.IntVar(&o.cfg.BatchSize, "batch-size", 1000, "tasks per CreateTasks call (batch; drain's pre-insert)")
 	fs.Float64Var(&o.cfg.Rate, "rate", 200, "producer rate in tasks/s (latency, scheduled)")
@@ -266,7 +277,11 @@ func bench(ctx context.Context, o options, workloads []string, stdout, stderr io
 		if sqlStats != nil {
 			sqlStats.Reset()
 		}
-		res := env.Run(ctx, w, o.cfg, o.runs)
+		cfg := o.cfg
+		if cfg.N == 0 {
+			cfg.N = defaultN(w)
+		}
+		res := env.Run(ctx, w, cfg, o.runs)
 		if sqlStats != nil {
 			_ = sqlStats.Write(stderr, w)
 		}

@@ -39,6 +39,11 @@ type Config struct {
 	// before the tasks of the run, which the pools must leave alone
 	// (drain and latency, with Types >= 1).
 	Other int
+	// Low is a backlog of due tasks of the lowest priority (type "low"),
+	// enqueued before the tasks of the run, which are of the default
+	// priority: the claims take the run's tasks first (drain, latency,
+	// with Types 0). Their runs are counted apart.
+	Low int
 	// Goroutines is the number of concurrent CreateTask callers (enqueue,
 	// and the producers of latency).
 	Goroutines int
@@ -95,7 +100,10 @@ func (c Config) Validate(workload string) error {
 	if (workload == "drain" || workload == "batch") && c.BatchSize < 1 {
 		bad("batch size must be >= 1")
 	}
-	if c.Types < 0 || c.Other < 0 {
+	if c.Low > 0 && c.Types > 0 {
+		bad("low needs types 0 (its tasks have their own type, which the pools must serve)")
+	}
+	if c.Types < 0 || c.Other < 0 || c.Low < 0 {
 		bad("types and other must be >= 0")
 	}
 	if (workload == "drain" || workload == "latency") && c.Other > 0 && c.Types < 1 {
@@ -112,8 +120,11 @@ func (c Config) Validate(workload string) error {
 
 func (c Config) latencyTotal() int64 { return int64(c.Rate * c.Duration.Seconds()) }
 
-// otherType is the type of the Other backlog.
-const otherType = "other"
+// otherType is the type of the Other backlog, lowType of the Low one.
+const (
+	otherType = "other"
+	lowType   = "low"
+)
 
 // typeNames returns the Types task types (nil for none).
 func (c Config) typeNames() []string {
@@ -189,14 +200,14 @@ func describe(workload string, cfg Config) Result {
 	case "drain":
 		pools()
 		res.BatchSize = cfg.BatchSize
-		res.Other = cfg.Other
+		res.Other, res.Low = cfg.Other, cfg.Low
 	case "enqueue":
 		res.Goroutines = cfg.Goroutines
 	case "batch":
 		res.BatchSize = cfg.BatchSize
 	case "latency", "scheduled":
 		pools()
-		res.Other = cfg.Other
+		res.Other, res.Low = cfg.Other, cfg.Low
 		res.N = int(cfg.latencyTotal())
 		res.Goroutines = cfg.Goroutines
 		res.Rate, res.DurationS = cfg.Rate, cfg.Duration.Seconds()

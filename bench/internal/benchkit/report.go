@@ -65,7 +65,8 @@ func Note(r Result) string {
 	}
 	switch r.Workload {
 	case "drain":
-		add("pre-insert %.2fs in batches of %d", r.InsertSeconds, r.BatchSize)
+		add("pre-insert %.2fs in batches of %d; %.0f tasks/s between 10%% and 90%% done", r.InsertSeconds, r.BatchSize,
+			r.MiddleTasksPerSec)
 	case "enqueue":
 		add("%d goroutines; CreateTask p50 %.2f ms, p99 %.2f ms, max %.2f ms", r.Goroutines, r.CallP50MS, r.CallP99MS, r.CallMaxMS)
 	case "batch":
@@ -89,6 +90,9 @@ func Note(r Result) string {
 		add("%s, poll %gms, %s%s", r.Retention, r.PollMS, notify, own)
 		if r.Types > 0 {
 			add("tasks of %d types, each pool serving them all", r.Types)
+		}
+		if r.Low > 0 {
+			add("behind %d due tasks of the lowest priority (%d of them ran)", r.Low, r.LowRan)
 		}
 		if r.Other > 0 {
 			add("behind %d due tasks of a type no pool serves", r.Other)

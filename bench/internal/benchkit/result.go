@@ -13,6 +13,13 @@ type Metrics struct {
 	// rate (latency).
 	TasksPerSec float64 `json:"tasks_per_sec"`
 
+	// MiddleTasksPerSec is a drain's rate between 10% and 90% of its tasks,
+	// without the start and the end of the run.
+	MiddleTasksPerSec float64 `json:"middle_tasks_per_sec,omitempty"`
+
+	// LowRan counts the tasks of the Low backlog that ran during the run.
+	LowRan int64 `json:"low_ran,omitempty"`
+
 	// InsertSeconds is the untimed batch insert before a drain.
 	InsertSeconds float64 `json:"insert_seconds,omitempty"`
 
@@ -46,6 +53,7 @@ type Result struct {
 	OwnPgxPool bool    `json:"own_pgxpool,omitempty"`
 	Types      int     `json:"types,omitempty"`
 	Other      int     `json:"other,omitempty"`
+	Low        int     `json:"low,omitempty"`
 	Goroutines int     `json:"goroutines,omitempty"`
 	BatchSize  int     `json:"batch_size,omitempty"`
 	Rate       float64 `json:"rate,omitempty"`
@@ -65,6 +73,7 @@ type Result struct {
 var metricFields = []func(*Metrics) *float64{
 	func(m *Metrics) *float64 { return &m.Seconds },
 	func(m *Metrics) *float64 { return &m.TasksPerSec },
+	func(m *Metrics) *float64 { return &m.MiddleTasksPerSec },
 	func(m *Metrics) *float64 { return &m.InsertSeconds },
 	func(m *Metrics) *float64 { return &m.CallP50MS },
 	func(m *Metrics) *float64 { return &m.CallP99MS },
@@ -101,6 +110,7 @@ func Median(runs []Metrics) Metrics {
 	}
 	out.Enqueued = counts(func(m *Metrics) int64 { return m.Enqueued })
 	out.Completed = counts(func(m *Metrics) int64 { return m.Completed })
+	out.LowRan = counts(func(m *Metrics) int64 { return m.LowRan })
 	return out
 }
 

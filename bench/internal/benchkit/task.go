@@ -10,6 +10,7 @@ package benchkit
 import (
 	"context"
 	"math/bits"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,6 +35,8 @@ type Task struct {
 	// Sched marks a task of the scheduled workload: Run records how late
 	// it started after its scheduled_at.
 	Sched bool `json:"d,omitempty"`
+	// Low marks a task of the Low backlog: its runs are counted apart.
+	Low bool `json:"l,omitempty"`
 }
 
 // TaskType returns the task's Type.
@@ -48,6 +51,10 @@ func (t *Task) TaskType() backie.TaskType {
 func (t *Task) Run(ctx context.Context, _ backie.Queue) error {
 	s, _ := ctx.Value(sinkKey{}).(*sink)
 	if s == nil {
+		return nil
+	}
+	if t.Low {
+		s.lowRan.Add(1)
 		return nil
 	}
 	if s.hist != nil && t.EnqNS != 0 {
@@ -91,6 +98,10 @@ type sink struct {
 	unknown atomic.Int64
 	seen    []atomic.Uint32 // bit Seq: ran at least once
 	allDone chan struct{}   // closed when done reaches target
+	// tenth and ninth are when 10% and 90% of target ran (Unix ns).
+	tenth, ninth atomic.Int64
+	closeOnce    sync.Once
+	lowRan       atomic.Int64
 }
 
 func newSink(target int64, work time.Duration, hist *Recorder) *sink {
@@ -116,9 +127,25 @@ func (s *sink) ran(seq int64) {
 			s.dups.Add(1)
 		}
 	}
-	if s.done.Add(1) == s.target {
-		close(s.allDone)
+	switch done := s.done.Add(1); done {
+	case s.target / 10:
+		s.tenth.Store(time.Now().UnixNano())
+	case s.target - s.target/10:
+		s.ninth.Store(time.Now().UnixNano())
 	}
+	if s.done.Load() == s.target {
+		s.closeOnce.Do(func() { close(s.allDone) })
+	}
+}
+
+// middleRate returns the tasks per second between the 10% and the 90%
+// marks of the run, free of its start and end; 0 when not measured.
+func (s *sink) middleRate() float64 {
+	a, b := s.tenth.Load(), s.ninth.Load()
+	if a == 0 || b <= a {
+		return 0
+	}
+	return float64(s.target-2*(s.target/10)) / time.Duration(b-a).Seconds()
 }
 
 // missing returns how many of the target's tasks never ran.

@@ -55,9 +55,11 @@ func (e *Env) drain(ctx context.Context, cfg Config) (Metrics, error) {
 		return Metrics{}, err
 	}
 	return Metrics{
-		Seconds:       elapsed.Seconds(),
-		TasksPerSec:   float64(n) / elapsed.Seconds(),
-		InsertSeconds: insertSeconds,
+		Seconds:           elapsed.Seconds(),
+		TasksPerSec:       float64(n) / elapsed.Seconds(),
+		MiddleTasksPerSec: s.middleRate(),
+		LowRan:            s.lowRan.Load(),
+		InsertSeconds:     insertSeconds,
 	}, nil
 }
 
@@ -65,11 +67,22 @@ func (e *Env) drain(ctx context.Context, cfg Config) (Metrics, error) {
 // numbered from first, before the tasks of the run: every claim that starts
 // from the head of the queue meets them.
 func (e *Env) insertOther(ctx context.Context, q *backie.PgQueue, cfg Config, first int64) error {
-	if cfg.Other == 0 {
-		return nil
-	}
 	var inserted atomic.Int64
-	return insertBatches(ctx, q, first, first+int64(cfg.Other), cfg.BatchSize, []string{otherType}, nil, &inserted)
+	if cfg.Other > 0 {
+		if err := insertBatches(ctx, q, first, first+int64(cfg.Other), cfg.BatchSize, []string{otherType}, nil, &inserted); err != nil {
+			return err
+		}
+	}
+	for from := int64(0); from < int64(cfg.Low); from += int64(cfg.BatchSize) {
+		tasks := make([]backie.Task, 0, cfg.BatchSize)
+		for i := from; i < min(from+int64(cfg.BatchSize), int64(cfg.Low)); i++ {
+			tasks = append(tasks, &Task{Seq: -1, Type: lowType, Low: true})
+		}
+		if _, err := q.CreateTasks(ctx, tasks, backie.WithPriority(backie.PriorityLowest)); err != nil {
+			return fmt.Errorf("create low tasks: %w", err)
+		}
+	}
+	return nil
 }
 
 // enqueue times N CreateTask calls from Goroutines goroutines.
@@ -394,12 +407,12 @@ func (s *sink) check() error {
 // serves, still waiting, never claimed.
 func (e *Env) checkFinished(ctx context.Context, retention backie.RetentionMode, n int64, other int) error {
 	var total, done, failed, running, untouched int64
-	err := e.Pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE task_type <> $1),
-		count(*) FILTER (WHERE task_type <> $1 AND done_at IS NOT NULL AND error_info IS NULL),
-		count(*) FILTER (WHERE task_type <> $1 AND error_info IS NOT NULL),
-		count(*) FILTER (WHERE task_type <> $1 AND done_at IS NULL AND running_at IS NOT NULL),
+	err := e.Pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE task_type NOT IN ($1, $2)),
+		count(*) FILTER (WHERE task_type NOT IN ($1, $2) AND done_at IS NOT NULL AND error_info IS NULL),
+		count(*) FILTER (WHERE task_type NOT IN ($1, $2) AND error_info IS NOT NULL),
+		count(*) FILTER (WHERE task_type NOT IN ($1, $2) AND done_at IS NULL AND running_at IS NOT NULL),
 		count(*) FILTER (WHERE task_type = $1 AND attempt = 0 AND running_at IS NULL AND done_at IS NULL)
-		FROM backie_tasks`, otherType).Scan(&total, &done, &failed, &running, &untouched)
+		FROM backie_tasks`, otherType, lowType).Scan(&total, &done, &failed, &running, &untouched)
 	if err != nil {
 		return fmt.Errorf("check table: %w", err)
 	}
