@@ -203,16 +203,40 @@ func planList(f ListFilter) (*listQuery, error) {
 		}
 	}
 
+	// The list's key, and its time column: the cursor continues after it,
+	// and From and To bound it.
+	timeCol := ""
+	l.key = keyID
 	switch f.State {
 	case StateReady, StateScheduled, StateRunning:
-		l.key = keyScheduled
-		if cur != nil {
-			if cur.Key != l.key {
-				return bad("the cursor belongs to another list")
-			}
-			and("(scheduled_at, id) %s (%s::timestamptz, %s::uuid)", cmp, arg(cur.At), arg(cur.ID))
+		l.key, timeCol = keyScheduled, "scheduled_at"
+	case StateDone, StateFailed, StateCancelled:
+		l.key, timeCol = keyDone, "done_at"
+	}
+	if cur != nil {
+		switch {
+		case cur.Key != l.key:
+			return bad("the cursor belongs to another list")
+		case timeCol != "":
+			and("(%s, id) %s (%s::timestamptz, %s::uuid)", timeCol, cmp, arg(cur.At), arg(cur.ID))
+		default:
+			and("id %s %s::uuid", cmp, arg(cur.ID))
 		}
-		bounds("scheduled_at")
+	}
+	switch {
+	case timeCol != "":
+		bounds(timeCol)
+	default: // every state: the ids hold their creation time
+		if !f.From.IsZero() {
+			and("id >= %s::uuid", arg(uuidAt(f.From)))
+		}
+		if !f.To.IsZero() {
+			and("id < %s::uuid", arg(uuidAt(f.To)))
+		}
+	}
+
+	switch l.key {
+	case keyScheduled:
 		state := map[TaskState]string{StateReady: listReady, StateScheduled: listScheduled, StateRunning: listRunning}[f.State]
 		from, scan := listFromLevels, notDone+" AND priority = lv.priority"
 		if len(types) > 0 {
@@ -220,32 +244,11 @@ func planList(f ListFilter) (*listQuery, error) {
 		}
 		conds := strings.ReplaceAll("\n  AND "+state+filters.String(), "\n  AND ", "\n\t  AND ")
 		l.sql = fmt.Sprintf(listWaiting, from, conds, dir, columns("t."), scan)
-	case StateDone, StateFailed, StateCancelled:
-		l.key = keyDone
-		if cur != nil {
-			if cur.Key != l.key {
-				return bad("the cursor belongs to another list")
-			}
-			and("(done_at, id) %s (%s::timestamptz, %s::uuid)", cmp, arg(cur.At), arg(cur.ID))
-		}
-		bounds("done_at")
+	case keyDone:
 		listTypesAndPriorities(f, types, levels, and, arg)
 		state := map[TaskState]string{StateDone: listDone, StateFailed: listFailed, StateCancelled: listCancelled}[f.State]
 		l.sql = fmt.Sprintf(listFinished, state, filters.String(), dir, columns(""))
 	default:
-		l.key = keyID
-		if cur != nil {
-			if cur.Key != l.key {
-				return bad("the cursor belongs to another list")
-			}
-			and("id %s %s::uuid", cmp, arg(cur.ID))
-		}
-		if !f.From.IsZero() {
-			and("id >= %s::uuid", arg(uuidAt(f.From)))
-		}
-		if !f.To.IsZero() {
-			and("id < %s::uuid", arg(uuidAt(f.To)))
-		}
 		listTypesAndPriorities(f, types, levels, and, arg)
 		l.sql = fmt.Sprintf(listAny, filters.String(), dir, columns(""))
 	}
