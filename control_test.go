@@ -393,3 +393,15 @@ func (h *anyRecordHandler) Handle(_ context.Context, r slog.Record) error {
 	}
 	return nil
 }
+
+// Retrying a Ready task leaves it where it is in the queue.
+func TestRetryReadyTaskKeepsItsPlace(t *testing.T) {
+	t.Parallel()
+	q, _ := enqQueue(t)
+	ctx := t.Context()
+	rec, err := q.CreateTask(ctx, &enqTask{N: 1}, backie.RunAt(time.Now().Add(-time.Hour)))
+	require.NoError(t, err)
+	got, err := q.RetryTask(ctx, rec.ID)
+	require.NoError(t, err)
+	require.True(t, rec.ScheduledAt.Equal(got.ScheduledAt), "%v moved to %v", rec.ScheduledAt, got.ScheduledAt)
+}

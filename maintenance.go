@@ -251,7 +251,7 @@ func countTasks(ctx context.Context, db *pgxpool.Pool) error {
 }
 
 func (m *maintenance) reportUnserved(ctx context.Context) {
-	counts, _, err := readCounts(ctx, m.db)
+	counts, _, err := readCounts(ctx, m.db, sqlCounts)
 	if err != nil {
 		if ctx.Err() == nil {
 			m.log.Warn("backie: looking for tasks no pool serves failed", "error", err)

@@ -510,7 +510,10 @@ const (
 	// last count with the result (sqlClearCounts, in the same transaction);
 	// Stats reads it.
 	sqlCount = `INSERT INTO backie_counts (task_name, task_type, state, n, oldest, counted_at)
-SELECT task_name, task_type,
+` + sqlCountSelect
+	// sqlCountSelect is the count itself: what Stats runs, without storing
+	// it, when no pool has counted lately.
+	sqlCountSelect = `SELECT task_name, task_type,
        CASE WHEN done_at IS NOT NULL AND cancelled_at IS NOT NULL THEN 'cancelled'
             WHEN done_at IS NOT NULL AND error_info IS NOT NULL THEN 'failed'
             WHEN done_at IS NOT NULL THEN 'done'
@@ -582,7 +585,7 @@ WHERE t.id = target.id AND NOT EXISTS (SELECT FROM changed)`
 	SELECT id FROM backie_tasks WHERE id = $1 AND running_at IS NULL OR id = $1 AND done_at IS NOT NULL FOR UPDATE
 ), changed AS (
 	UPDATE backie_tasks AS t
-	SET done_at = NULL, cancelled_at = NULL, running_at = NULL, scheduled_at = now()
+	SET done_at = NULL, cancelled_at = NULL, running_at = NULL, scheduled_at = LEAST(t.scheduled_at, now())
 	FROM target WHERE t.id = target.id
 	RETURNING ` + columns("t.") + `
 ), notified AS (

@@ -91,9 +91,11 @@ func (p *Process) serves(name string, typ TaskType) bool {
 // UnservedTask is a task name and type with tasks due for over a minute
 // that no live pool serves.
 type UnservedTask struct {
-	Name   string
-	Type   TaskType
-	Count  int64
+	Name string
+	Type TaskType
+	// Count is how many tasks of the name and type are Ready.
+	Count int64
+	// DueFor is how long the oldest of them has been due.
 	DueFor time.Duration
 }
 
@@ -138,21 +140,24 @@ const countsMaxAge = time.Minute
 // seconds or more (less often when counting takes longer: counting reads
 // the whole table); CountedAt says when. When no count is younger than a
 // minute (no pool runs), Stats counts itself, which takes as long as a
-// read of the table. The lag, the pools and the paused types are current.
+// read of the table, and stores nothing: Stats only reads. The lag, the
+// pools and the paused types are current.
 func (q *PgQueue) Stats(ctx context.Context) (*Stats, error) {
 	if err := q.check(ctx); err != nil {
 		return nil, opError("stats", err)
 	}
-	counts, at, err := readCounts(ctx, q.pool)
+	counts, at, err := readCounts(ctx, q.pool, sqlCounts)
 	if err != nil {
 		return nil, opError("stats", err)
 	}
 	if time.Since(at) > countsMaxAge {
-		if err := countTasks(ctx, q.pool); err != nil {
+		// No pool counted lately: count now, without storing it (Stats
+		// writes nothing, so that a read-only role can call it).
+		if counts, at, err = readCounts(ctx, q.pool, sqlCountSelect); err != nil {
 			return nil, opError("stats: count tasks", err)
 		}
-		if counts, at, err = readCounts(ctx, q.pool); err != nil {
-			return nil, opError("stats", err)
+		if len(counts) == 0 {
+			at = time.Now()
 		}
 	}
 	st := &Stats{CountedAt: at}
@@ -217,10 +222,11 @@ type count struct {
 	oldest *time.Time
 }
 
-// readCounts returns the leader's last count and when it was taken (the
-// zero time when there is none).
-func readCounts(ctx context.Context, db *pgxpool.Pool) ([]count, time.Time, error) {
-	rows, err := db.Query(ctx, sqlCounts)
+// readCounts returns the counts sql reads (sqlCounts: the leader's last
+// count; sqlCountSelect: a count now) and when they were taken (the zero
+// time when there are none).
+func readCounts(ctx context.Context, db *pgxpool.Pool, sql string) ([]count, time.Time, error) {
+	rows, err := db.Query(ctx, sql)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
