@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -243,7 +244,7 @@ func (a *app) connectN(ctx context.Context, maxConns int32) (*backie.PgQueue, er
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// pgx's message shows the URL with its password redacted.
-		return nil, connectError(err, "bad database URL: %v", err)
+		return nil, connectError(err, "bad database URL: %s", oneLine(err.Error()))
 	}
 	cfg.MaxConns = maxConns
 	if a.schema != "" {
@@ -253,15 +254,21 @@ func (a *app) connectN(ctx context.Context, maxConns int32) (*backie.PgQueue, er
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, connectError(err, "bad database URL: %v", err)
+		return nil, connectError(err, "bad database URL: %s", oneLine(err.Error()))
 	}
 	a.pool = pool
 	if err := pool.Ping(ctx); err != nil {
 		where := fmt.Sprintf("%s:%d", cfg.ConnConfig.Host, cfg.ConnConfig.Port)
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, connectError(err, "cannot reach the database at %s within --timeout %v: %v", where, a.timeout, err)
+			return nil, connectError(err, "cannot reach the database at %s within --timeout %v: %s", where, a.timeout, oneLine(err.Error()))
 		}
-		return nil, connectError(err, "cannot reach the database at %s: %v: check --url (or DATABASE_URL) and that PostgreSQL runs there", where, err)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) { // the server answered, and refused
+			return nil, connectError(err, "cannot connect to the database at %s: %s: check the user, password and database of --url (or DATABASE_URL)",
+				where, oneLine(err.Error()))
+		}
+		return nil, connectError(err, "cannot reach the database at %s: %s: check --url (or DATABASE_URL) and that PostgreSQL runs there",
+			where, oneLine(err.Error()))
 	}
 	return backie.NewPgQueue(pool, backie.NewRegistry()), nil
 }

@@ -119,13 +119,12 @@ func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
 // on a line of its own), dropping repeated lines.
 func oneLine(s string) string {
 	var b strings.Builder
-	prev, seen := "", map[string]bool{}
+	prev := ""
 	for _, l := range strings.Split(strings.TrimSpace(s), "\n") {
 		l = strings.TrimSpace(l)
-		if l == "" || seen[l] {
+		if l == "" || strings.Contains(b.String(), l) {
 			continue
 		}
-		seen[l] = true
 		if b.Len() > 0 {
 			if strings.HasSuffix(prev, ":") {
 				b.WriteString(" ")
