@@ -188,7 +188,12 @@ many.`,
 				OlderThanMS int64            `json:"older_than_ms"`
 				Purged      int64            `json:"purged"`
 			}{st, age.Milliseconds(), n}, func(w io.Writer) {
-				fmt.Fprintf(w, "Purged %s that finished over %s ago.\n", plural(n, string(st)+" task", string(st)+" tasks"), olderThan)
+				what := plural(n, string(st)+" task", string(st)+" tasks")
+				if age == 0 {
+					fmt.Fprintf(w, "Purged %s.\n", what)
+					return
+				}
+				fmt.Fprintf(w, "Purged %s that finished over %s ago.\n", what, short(age))
 			})
 		},
 	}
