@@ -81,4 +81,3 @@ func TestCreateTasksByCopy(t *testing.T) {
 	}
 	require.Len(t, ids, 60, "duplicates share a task")
 }
-

@@ -1,6 +1,7 @@
 package backie
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -71,7 +72,9 @@ type dbtx interface {
 
 // prepare validates task and builds its record, with the options o. It
 // touches no database.
-func (q *PgQueue) prepare(task Task, o createOptions) (*TaskRecord, error) { return prepare(q.reg, task, o) }
+func (q *PgQueue) prepare(task Task, o createOptions) (*TaskRecord, error) {
+	return prepare(q.reg, task, o)
+}
 
 // prepare validates task, of a type registered in reg, and builds its
 // record with the options o.
@@ -116,6 +119,9 @@ func prepare(reg *Registry, task Task, o createOptions) (*TaskRecord, error) {
 	payload, err := json.Marshal(task)
 	if err != nil {
 		return nil, fmt.Errorf("task %q: %w: %w", name, ErrEncodePayload, err)
+	}
+	if holdsNUL(payload) {
+		return nil, fmt.Errorf("task %q: %w: a string holds a NUL character, which jsonb cannot store", name, ErrEncodePayload)
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -457,6 +463,26 @@ func copyInTx(ctx context.Context, tx pgx.Tx, recs []*TaskRecord, o createOption
 		}
 	}
 	return nil
+}
+
+// holdsNUL reports whether the JSON b holds the escape of a NUL character
+// (\u0000 not itself escaped), which PostgreSQL's jsonb refuses.
+func holdsNUL(b []byte) bool {
+	for i := 0; ; {
+		j := bytes.Index(b[i:], []byte(`\u0000`))
+		if j < 0 {
+			return false
+		}
+		j += i
+		slashes := 0
+		for k := j; k >= 0 && b[k] == '\\'; k-- {
+			slashes++
+		}
+		if slashes%2 == 1 {
+			return true
+		}
+		i = j + 1
+	}
 }
 
 // validMetadata checks what enqueue middleware put in a task's metadata:

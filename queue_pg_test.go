@@ -918,7 +918,7 @@ func TestRegistryNewRecord(t *testing.T) {
 	q, pool := enqQueue(t)
 	reg := q.Registry()
 	at := time.Now().Add(time.Hour)
-	rec, err := reg.NewRecord(&enqMailTask{To: "a"}, backie.RunAt(at), backie.WithPriority(backie.PriorityLow))
+	rec, err := reg.NewRecord(time.Now(), &enqMailTask{To: "a"}, backie.RunAt(at), backie.WithPriority(backie.PriorityLow))
 	require.NoError(t, err)
 	require.Equal(t, "enq_mail", rec.Name)
 	require.Equal(t, backie.TaskType("mail"), rec.Type)
@@ -928,16 +928,18 @@ func TestRegistryNewRecord(t *testing.T) {
 	require.True(t, at.Equal(rec.ScheduledAt))
 	require.JSONEq(t, `{"to":"a"}`, string(rec.Payload))
 	require.NotEqual(t, backie.TaskID{}, rec.ID)
-	rec, err = reg.NewRecord(&enqTask{N: 1}, backie.RunAfter(time.Minute))
+	clock := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	rec, err = reg.NewRecord(clock, &enqTask{N: 1}, backie.RunAfter(time.Minute))
 	require.NoError(t, err)
-	require.WithinDuration(t, time.Now().Add(time.Minute), rec.ScheduledAt, 5*time.Second)
+	require.Equal(t, clock.Add(time.Minute), rec.ScheduledAt)
+	require.Equal(t, clock, rec.CreatedAt)
 	for name, task := range map[string]backie.Task{
 		"unregistered": &enqUnregisteredTask{}, "nil": nil, "unencodable": &enqChanTask{C: make(chan int)},
 		"bad hash": &enqHashTask{Hash: strings.Repeat("h", 200)}, "Uniq fails": &enqUnhashableTask{C: make(chan int)},
-		"bad type": &enqTypedTask{Type: "a\x00"},
+		"bad type": &enqTypedTask{Type: "a\x00"}, "NUL in payload": &enqTask{Note: "a\x00b"},
 	} {
 		_, want := q.CreateTask(t.Context(), task)
-		_, got := reg.NewRecord(task)
+		_, got := reg.NewRecord(time.Now(), task)
 		require.Error(t, want, name)
 		for _, sentinel := range []error{backie.ErrTaskNotRegistered, backie.ErrNilTask, backie.ErrEncodePayload,
 			backie.ErrInvalidUniqHash, backie.ErrInvalidTaskType} {
@@ -945,4 +947,12 @@ func TestRegistryNewRecord(t *testing.T) {
 		}
 	}
 	require.Zero(t, enqCount(t, pool), "nothing stored")
+	name, err := reg.NameOf(&enqMailTask{})
+	require.NoError(t, err)
+	require.Equal(t, "enq_mail", name)
+	_, err = reg.NameOf(&enqUnregisteredTask{})
+	require.ErrorIs(t, err, backie.ErrTaskNotRegistered)
+	// An escaped backslash before u0000 is not a NUL.
+	_, err = q.CreateTask(t.Context(), &enqTask{Note: `\u0000`})
+	require.NoError(t, err)
 }

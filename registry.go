@@ -158,6 +158,16 @@ func (r *Registry) Len() int {
 	return len(r.byName)
 }
 
+// NameOf returns the name task's Go type is registered under, or an error
+// wrapping ErrTaskNotRegistered.
+func (r *Registry) NameOf(task Task) (string, error) {
+	name, err := r.nameOf(task)
+	if err != nil {
+		return "", fmt.Errorf("backie: name of task: %w", err)
+	}
+	return name, nil
+}
+
 // nameOf returns the registered name of task's Go type.
 func (r *Registry) nameOf(task Task) (string, error) {
 	rt := reflect.TypeOf(task)
@@ -290,10 +300,10 @@ func jsonFields(st reflect.Type) int {
 // validated as CreateTask validates it (the same errors: unregistered type,
 // bad name or type, bad unique hash, bad priority, unencodable payload),
 // with a new id, without storing anything: CreatedAt is now, and
-// ScheduledAt is the options' time (RunAt, now + RunAfter) or now, by the
-// local clock where CreateTask uses the database's. Test kits use it to
-// record enqueues without a database.
-func (r *Registry) NewRecord(task Task, opts ...CreateOption) (*TaskRecord, error) {
+// ScheduledAt is the options' time (RunAt, now + RunAfter) or now, where
+// CreateTask takes the database's clock. Test kits use it to record
+// enqueues without a database, with a clock of their own.
+func (r *Registry) NewRecord(now time.Time, task Task, opts ...CreateOption) (*TaskRecord, error) {
 	if r == nil {
 		return nil, fmt.Errorf("backie: new record: %w: nil registry", ErrInvalidConfig)
 	}
@@ -302,7 +312,6 @@ func (r *Registry) NewRecord(task Task, opts ...CreateOption) (*TaskRecord, erro
 	if err != nil {
 		return nil, fmt.Errorf("backie: new record: %w", err)
 	}
-	now := time.Now()
 	rec.CreatedAt, rec.ScheduledAt = now, now.Add(o.delay)
 	if o.runAt != nil {
 		rec.ScheduledAt = *o.runAt

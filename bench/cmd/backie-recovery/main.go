@@ -135,7 +135,9 @@ func round(url string, tasks int) (time.Duration, error) {
 		return 0, err
 	}
 	defer db.Close()
-	defer func() { _, _ = db.Exec(context.Background(), "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE") }()
+	defer func() {
+		_, _ = db.Exec(context.Background(), "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+	}()
 	if err := backie.Migrate(ctx, db, backie.MigrateConfig{Schema: schema}); err != nil {
 		return 0, err
 	}
