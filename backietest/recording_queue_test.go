@@ -35,8 +35,10 @@ type (
 	}
 )
 
-func (*BadType) TaskType() backie.TaskType  { return "bad\x00type" }
-func (*LongType) TaskType() backie.TaskType { return backie.TaskType(strings.Repeat("t", backie.MaxTaskTypeLen+1)) }
+func (*BadType) TaskType() backie.TaskType { return "bad\x00type" }
+func (*LongType) TaskType() backie.TaskType {
+	return backie.TaskType(strings.Repeat("t", backie.MaxTaskTypeLen+1))
+}
 func (*FailingUniq) Uniq() (backie.TaskHash, error) {
 	return backie.HashOf(func() {}) // a func: JSON cannot encode it
 }
