@@ -17,16 +17,16 @@ PG_IMAGE := postgres:16
 ARGS ?=
 
 # The library's module, and the nested modules that build against it.
-MODULES := . bench examples backieui
+MODULES := . bench examples backieui backietest
 
-.PHONY: all test test-lib test-bench test-ui check-examples check-modules example db db-stop migrate bench bench-sql screenshots lint vet fmt
+.PHONY: all test test-lib test-bench test-ui test-testkit check-examples check-modules example db db-stop migrate bench bench-sql screenshots lint vet fmt
 
 all: vet test
 
 # Tests use BACKIE_TEST_DATABASE_URL from the environment; unset, they use
 # $(LOCAL_DATABASE_URL) if a server answers there, else a throwaway cluster
 # made with the local PostgreSQL server programs (initdb, pg_ctl).
-test: test-lib test-bench test-ui check-examples check-modules
+test: test-lib test-bench test-ui test-testkit check-examples check-modules
 
 test-lib:
 	$(GO) test -race -count=1 -timeout 20m ./...
@@ -38,6 +38,12 @@ test-bench:
 # chromium, or BACKIE_CHROMIUM); without it they are skipped, except on CI.
 test-ui:
 	$(GO) -C backieui test -race -count=1 -timeout 20m ./...
+
+# The test kit's module. Its tests use BACKIE_TEST_DATABASE_URL; unset, they
+# use $(LOCAL_DATABASE_URL) if a server answers there, else a PostgreSQL
+# container started with testcontainers (Docker).
+test-testkit:
+	$(GO) -C backietest test -race -count=1 -timeout 20m ./...
 
 # The dashboard's pictures in docs/ and the README, taken by its browser test.
 screenshots:
