@@ -63,8 +63,11 @@ func (r *Result) String() string {
 // task as CreateTask does (a task CreateTask refuses fails the test), gives
 // Run a record (backie.RecordFromContext) with a new id, Attempt 1 and
 // opts.Retries, applies the task's timeout, contains a panic, and returns
-// how the attempt ended. Run gets q to enqueue follow-up tasks: on a
-// *backie.PgQueue they are stored, on a *RecordingQueue recorded.
+// how the attempt ended. The task that runs is decoded from task's JSON
+// with q's registry, as in a pool: a task registered with a constructor
+// gets the dependencies the constructor sets, whatever task holds. Run
+// gets q to enqueue follow-up tasks: on a *backie.PgQueue they are stored,
+// on a *RecordingQueue recorded.
 //
 // The attempt runs with tb.Context(), so it is cancelled when the test
 // ends. RunTask changes no table: the result says what a pool would
