@@ -100,6 +100,9 @@ func TestDrainFails(t *testing.T) {
 	requireFails(t, func(tb testing.TB) { backietest.Drain(tb, empty) },
 		"backietest: Drain: after 0 tasks: backie: run next: claim: table is missing")
 	requireFails(t, func(tb testing.TB) { backietest.Drain(tb, nil) }, "backietest: Drain: nil queue")
+	requireFails(t, func(tb testing.TB) {
+		backietest.Drain(tb, backie.NewPgQueue(nil, newRegistry(t, nil)), backietest.DrainOptions{Now: time.Now()})
+	}, "backietest: Drain: after 0 tasks: backie: run next: invalid configuration")
 
 	_, err = q.RemoveAllTasks(t.Context())
 	require.NoError(t, err)

@@ -86,6 +86,9 @@ func (q *RecordingQueue) CreateTasks(ctx context.Context, tasks []backie.Task, o
 }
 
 func (q *RecordingQueue) create(ctx context.Context, one bool, tasks []backie.Task, opts []backie.CreateOption) ([]*backie.TaskRecord, error) {
+	if q.reg == nil {
+		return nil, fmt.Errorf("backie: create task: %w: RecordingQueue needs a registry (use NewRecordingQueue)", backie.ErrInvalidConfig)
+	}
 	recs, err := prepare(ctx, q.reg, one, tasks, opts)
 	if err != nil {
 		return nil, err

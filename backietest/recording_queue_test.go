@@ -251,3 +251,12 @@ func TestRecordingQueueConcurrent(t *testing.T) {
 	}
 	require.Len(t, rec.Enqueued(), 8)
 }
+
+// TestRecordingQueueWithoutRegistry: a queue made without
+// NewRecordingQueue says so.
+func TestRecordingQueueWithoutRegistry(t *testing.T) {
+	t.Parallel()
+	_, err := new(backietest.RecordingQueue).CreateTask(t.Context(), &Email{})
+	require.ErrorIs(t, err, backie.ErrInvalidConfig)
+	require.ErrorContains(t, err, "use NewRecordingQueue")
+}
