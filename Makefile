@@ -17,16 +17,16 @@ PG_IMAGE := postgres:16
 ARGS ?=
 
 # The library's module, and the nested modules that build against it.
-MODULES := . bench examples backieui cmd/backie
+MODULES := . bench examples backieui cmd/backie backietest
 
-.PHONY: all test test-lib test-bench test-ui test-cli check-examples check-modules example db db-stop migrate bench bench-sql screenshots lint vet fmt
+.PHONY: all test test-lib test-bench test-ui test-cli test-testkit check-examples check-modules example db db-stop migrate bench bench-sql screenshots lint vet fmt
 
 all: vet test
 
 # Tests use BACKIE_TEST_DATABASE_URL from the environment; unset, they use
 # $(LOCAL_DATABASE_URL) if a server answers there, else a throwaway cluster
 # made with the local PostgreSQL server programs (initdb, pg_ctl).
-test: test-lib test-bench test-ui test-cli check-examples check-modules
+test: test-lib test-bench test-ui test-cli test-testkit check-examples check-modules
 
 test-lib:
 	$(GO) test -race -count=1 -timeout 20m ./...
@@ -42,6 +42,12 @@ test-ui:
 # The command-line tool's module: its tests build the binary and run it.
 test-cli:
 	$(GO) -C cmd/backie test -race -count=1 -timeout 20m ./...
+
+# The test kit's module. Its tests use BACKIE_TEST_DATABASE_URL; unset, they
+# use $(LOCAL_DATABASE_URL) if a server answers there, else a PostgreSQL
+# container started with testcontainers (Docker).
+test-testkit:
+	$(GO) -C backietest test -race -count=1 -timeout 20m ./...
 
 # The dashboard's pictures in docs/ and the README, taken by its browser test.
 screenshots:
