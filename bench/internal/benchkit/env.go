@@ -59,6 +59,8 @@ type Config struct {
 	DelayMin, DelayMax time.Duration
 	// Work is how long each task's Run waits.
 	Work time.Duration
+	// ClaimAhead goes to backie.Config (0: the library's default).
+	ClaimAhead int
 	// Retention, DisableNotifications and PollInterval go to backie.Config.
 	Retention            backie.RetentionMode
 	DisableNotifications bool

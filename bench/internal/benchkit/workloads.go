@@ -335,6 +335,7 @@ func (e *Env) startPools(ctx context.Context, cfg Config, s *sink) (*runningPool
 			Retention:            cfg.Retention,
 			PollInterval:         cfg.PollInterval,
 			DisableNotifications: cfg.DisableNotifications,
+			ClaimAhead:           cfg.ClaimAhead,
 			Logger:               e.Logger,
 		})
 		if err == nil {
