@@ -54,24 +54,43 @@ func (in *Instrumentation) enqueue(ctx context.Context, recs []*backie.TaskRecor
 	ctx, span := in.tracer.Start(ctx, spanName, trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(attrs...))
 	defer span.End()
 
-	// One carrier per task: a later middleware may change one task's
-	// Metadata without touching the others'.
 	ids := make([]backie.TaskID, len(recs))
 	for i, rec := range recs {
 		ids[i] = rec.ID
-		if rec.Metadata == nil {
-			rec.Metadata = make(map[string]string, 2)
+	}
+	if len(recs) == 1 {
+		if first.Metadata == nil {
+			first.Metadata = make(map[string]string, 2)
 		}
-		in.prop.Inject(ctx, propagation.MapCarrier(rec.Metadata))
+		in.prop.Inject(ctx, propagation.MapCarrier(first.Metadata))
+	} else {
+		// The trace context is the same for every task of the call: it is
+		// written once, then copied into each task's own Metadata (a later
+		// middleware may change one task's without touching the others').
+		carrier := make(propagation.MapCarrier, 2)
+		in.prop.Inject(ctx, carrier)
+		for _, rec := range recs {
+			if len(carrier) == 0 {
+				break
+			}
+			if rec.Metadata == nil {
+				rec.Metadata = make(map[string]string, len(carrier))
+			}
+			for k, v := range carrier {
+				rec.Metadata[k] = v
+			}
+		}
 	}
 
 	err := next(ctx)
+	var c counts
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
 		for _, rec := range recs {
-			in.enqueued.Add(ctx, 1, in.label(rec.Name, rec.Type, resultError).opt)
+			c.add(ctx, in, in.label(rec.Name, rec.Type, resultError))
 		}
+		c.flush(ctx, in)
 		return err
 	}
 	duplicates := 0
@@ -81,8 +100,9 @@ func (in *Instrumentation) enqueue(ctx context.Context, recs []*backie.TaskRecor
 			result = resultDuplicate
 			duplicates++
 		}
-		in.enqueued.Add(ctx, 1, in.label(rec.Name, rec.Type, result).opt)
+		c.add(ctx, in, in.label(rec.Name, rec.Type, result))
 	}
+	c.flush(ctx, in)
 	if len(recs) == 1 {
 		result := resultCreated
 		if duplicates == 1 {
@@ -94,4 +114,26 @@ func (in *Instrumentation) enqueue(ctx context.Context, recs []*backie.TaskRecor
 		span.SetAttributes(keyEnqueueDupes.Int(duplicates))
 	}
 	return nil
+}
+
+// counts adds up the tasks of a call with the same labels, so that a batch
+// of one task name makes one measurement.
+type counts struct {
+	l *labelSet
+	n int64
+}
+
+func (c *counts) add(ctx context.Context, in *Instrumentation, l *labelSet) {
+	if l != c.l {
+		c.flush(ctx, in)
+		c.l = l
+	}
+	c.n++
+}
+
+func (c *counts) flush(ctx context.Context, in *Instrumentation) {
+	if c.n > 0 {
+		in.enqueued.Add(ctx, c.n, c.l.opt)
+	}
+	c.n = 0
 }

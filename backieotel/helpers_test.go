@@ -35,6 +35,7 @@ type otTask struct {
 	Retries   int    `json:"retries"`
 	TimeoutMS int64  `json:"timeout_ms,omitempty"`
 	Key       string `json:"key,omitempty"` // makes the task unique
+	Type      string `json:"type,omitempty"`
 }
 
 func (t *otTask) Run(ctx context.Context, q backie.Queue) error {
@@ -70,6 +71,13 @@ func (t *otTask) Run(ctx context.Context, q backie.Queue) error {
 
 // otPanic panics: the stored stack must name it.
 func otPanic() { panic("boom in otPanic") }
+
+func (t *otTask) TaskType() backie.TaskType {
+	if t.Type == "" {
+		return backie.TaskTypeDefault
+	}
+	return backie.TaskType(t.Type)
+}
 
 func (t *otTask) MaxRetries() int                { return t.Retries }
 func (t *otTask) Backoff(int) time.Duration      { return time.Millisecond }

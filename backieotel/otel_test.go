@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -165,6 +166,40 @@ func TestPoolTracesAndMetrics(t *testing.T) {
 		require.Equal(t, uint64(n), histCount(t, ms, "backie.task.duration", set), outcome)
 	}
 	require.Equal(t, uint64(6), histCount(t, ms, "backie.task.pickup_delay", attrs(name...)))
+}
+
+// TestBatchEnqueue: one span per CreateTasks, its trace context in each
+// task's own Metadata; the counter counts each task, by type and result.
+func TestBatchEnqueue(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t, dbtest.Pool(t, dbtest.Options{MaxConns: 4}), backieotel.Config{})
+	ctx := context.Background()
+	recs, err := env.q.CreateTasks(ctx, []backie.Task{&otTask{}, &otTask{Key: "b"}, &otTask{Type: "other"}})
+	require.NoError(t, err)
+	span := env.ended("backie.enqueue")[0]
+	require.Equal(t, int64(3), attr(span, "backie.enqueue.count").AsInt64())
+	require.Equal(t, attribute.INVALID, attr(span, "backie.task.name").Type(), "several types: no name and type")
+	traceparent := recs[0].Metadata["traceparent"]
+	require.Contains(t, traceparent, span.SpanContext().SpanID().String())
+	for _, rec := range recs {
+		require.Equal(t, traceparent, rec.Metadata["traceparent"])
+	}
+	recs[0].Metadata["mine"] = "x"
+	require.NotContains(t, recs[1].Metadata, "mine", "each task has its own map")
+
+	// One name and type: the span is named for them; the waiting unique
+	// task is a duplicate.
+	_, err = env.q.CreateTasks(ctx, []backie.Task{&otTask{}, &otTask{Key: "b"}})
+	require.NoError(t, err)
+	span = env.ended(enqueueSpan)[0]
+	require.Equal(t, int64(1), attr(span, "backie.enqueue.duplicates").AsInt64())
+
+	ms := env.collect(t)
+	common := []string{"backie.task.name", "ot_task", "backie.task.type", "common", "backie.enqueue.result"}
+	other := []string{"backie.task.name", "ot_task", "backie.task.type", "other", "backie.enqueue.result"}
+	require.Equal(t, int64(3), sum(t, ms, "backie.tasks.enqueued", attrs(append(common, "created")...)))
+	require.Equal(t, int64(1), sum(t, ms, "backie.tasks.enqueued", attrs(append(common, "duplicate")...)))
+	require.Equal(t, int64(1), sum(t, ms, "backie.tasks.enqueued", attrs(append(other, "created")...)))
 }
 
 // TestChildOfEnqueue: with ChildOfEnqueue, an attempt's span is a child of

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -24,7 +25,9 @@ import (
 // also holds what else the propagator read (baggage).
 //
 // The span has the task's id, name, type, attempt, retries, max retries
-// and priority, and the attempt's outcome (backie.task.outcome). An
+// and priority, and the attempt's outcome (backie.task.outcome), all set
+// when the attempt ends, in one call (one allocation, not two: a sampler
+// sees the span's name, which holds the task's name). An
 // attempt that fails (outcome retry or failed) records its error, with
 // the stack for a panic, and sets the span's status to Error. A panic is
 // recorded and goes on to the pool, which fails the attempt with
@@ -50,17 +53,7 @@ func (in *Instrumentation) run(ctx context.Context, _ backie.Task, rec *backie.T
 	in.pickup.Record(ctx, pickupDelay(rec, start).Seconds(), names.opt)
 
 	opts := make([]trace.SpanStartOption, 0, 4)
-	opts = append(opts, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
-		systemBackie,
-		keyMsgOperation.String("process"),
-		keyTaskID.String(rec.ID.String()),
-		keyTaskName.String(rec.Name),
-		keyTaskType.String(string(rec.Type)),
-		keyTaskAttempt.Int(rec.Attempt),
-		keyTaskRetries.Int(rec.Retries),
-		keyTaskMaxRetries.Int(rec.MaxRetries),
-		keyTaskPriority.Int(rec.Priority),
-	))
+	opts = append(opts, trace.WithSpanKind(trace.SpanKindConsumer))
 	var enqueued trace.SpanContext
 	if len(rec.Metadata) > 0 {
 		ctx = in.prop.Extract(ctx, propagation.MapCarrier(rec.Metadata))
@@ -93,10 +86,28 @@ func (in *Instrumentation) finish(ctx context.Context, span trace.Span, rec *bac
 	err error, panicked bool) {
 	elapsed := time.Since(start)
 	out := attemptOutcome(ctx, rec, err, panicked)
-	span.SetAttributes(keyTaskOutcome.String(string(out)))
+	attrs := [...]attribute.KeyValue{
+		systemBackie,
+		keyMsgOperation.String("process"),
+		keyTaskID.String(rec.ID.String()),
+		keyTaskName.String(rec.Name),
+		keyTaskType.String(string(rec.Type)),
+		keyTaskAttempt.Int(rec.Attempt),
+		keyTaskRetries.Int(rec.Retries),
+		keyTaskMaxRetries.Int(rec.MaxRetries),
+		keyTaskPriority.Int(rec.Priority),
+		keyTaskOutcome.String(string(out)),
+		{},
+	}
+	n := len(attrs) - 1
 	if out == backie.OutcomeRetry || out == backie.OutcomeFailed {
-		err, kind := attemptError(ctx, err, panicked)
-		span.SetAttributes(keyErrorType.String(string(kind)))
+		var kind backie.ErrorKind
+		err, kind = attemptError(ctx, err, panicked)
+		attrs[n] = keyErrorType.String(string(kind))
+		n++
+	}
+	span.SetAttributes(attrs[:n]...)
+	if out == backie.OutcomeRetry || out == backie.OutcomeFailed {
 		span.RecordError(err, trace.WithStackTrace(panicked))
 		span.SetStatus(codes.Error, err.Error())
 	}
