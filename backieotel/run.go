@@ -52,8 +52,6 @@ func (in *Instrumentation) run(ctx context.Context, _ backie.Task, rec *backie.T
 	in.started.Add(ctx, 1, names.opt)
 	in.pickup.Record(ctx, pickupDelay(rec, start).Seconds(), names.opt)
 
-	opts := make([]trace.SpanStartOption, 0, 4)
-	opts = append(opts, trace.WithSpanKind(trace.SpanKindConsumer))
 	var enqueued trace.SpanContext
 	if len(rec.Metadata) > 0 {
 		ctx = in.prop.Extract(ctx, propagation.MapCarrier(rec.Metadata))
@@ -61,12 +59,13 @@ func (in *Instrumentation) run(ctx context.Context, _ backie.Task, rec *backie.T
 			enqueued = sc
 		}
 	}
-	if !in.cfg.ChildOfEnqueue || !enqueued.IsValid() {
-		// A trace of its own, whatever span the pool's context held.
-		opts = append(opts, trace.WithNewRoot())
-		if enqueued.IsValid() {
-			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: enqueued}))
-		}
+	opts := rootSpan // a trace of its own, whatever span the pool's context held
+	switch {
+	case !enqueued.IsValid():
+	case in.cfg.ChildOfEnqueue:
+		opts = childSpan
+	default:
+		opts = []trace.SpanStartOption{consumer, newRoot, trace.WithLinks(trace.Link{SpanContext: enqueued})}
 	}
 	ctx, span := in.tracer.Start(ctx, names.runSpan, opts...)
 
@@ -86,6 +85,13 @@ func (in *Instrumentation) finish(ctx context.Context, span trace.Span, rec *bac
 	err error, panicked bool) {
 	elapsed := time.Since(start)
 	out := attemptOutcome(ctx, rec, err, panicked)
+	l := in.label(rec.Name, rec.Type, string(out))
+	in.finished.Add(ctx, 1, l.opt)
+	in.duration.Record(ctx, elapsed.Seconds(), l.opt)
+	if !span.IsRecording() { // not sampled: nothing to describe
+		span.End()
+		return
+	}
 	attrs := [...]attribute.KeyValue{
 		systemBackie,
 		keyMsgOperation.String("process"),
@@ -112,10 +118,17 @@ func (in *Instrumentation) finish(ctx context.Context, span trace.Span, rec *bac
 		span.SetStatus(codes.Error, err.Error())
 	}
 	span.End()
-	l := in.label(rec.Name, rec.Type, string(out))
-	in.finished.Add(ctx, 1, l.opt)
-	in.duration.Record(ctx, elapsed.Seconds(), l.opt)
 }
+
+// The start options of an attempt's span: a root, or a child of the
+// enqueue's span (ChildOfEnqueue); a root linked to the enqueue's span is
+// made for each attempt.
+var (
+	consumer  = trace.WithSpanKind(trace.SpanKindConsumer)
+	newRoot   = trace.WithNewRoot()
+	rootSpan  = []trace.SpanStartOption{consumer, newRoot}
+	childSpan = []trace.SpanStartOption{consumer}
+)
 
 // pickupDelay is how long the task waited from when it was due to when a
 // pool claimed it, both by the database's clock (so the hosts' clocks do
