@@ -21,10 +21,10 @@
 // repeats each workload and reports the median; -cpuprofile profiles the
 // whole run; -sql-stats prints the statements each workload ran (calls,
 // rows per call, mean time), to see where the round trips go. -otel on
-// puts backieotel's middleware (every span sampled, exported to nowhere)
-// on the queues and pools; -otel both runs each workload without it and
-// with it, alternately, run after run, and reports both ("drain" and
-// "drain+otel").
+// puts backieotel's middleware on the queues and pools (every span
+// sampled, or the fraction -otel-sample, exported to nowhere); -otel both
+// runs each workload without it and with it, alternately, run after run,
+// and reports both ("drain" and "drain+otel").
 //
 // Usage, in bench/ (the benchmark tooling's own module; `make bench` runs it
 // from the repository root):
@@ -79,6 +79,7 @@ type options struct {
 	verbose    bool
 	sqlStats   bool
 	otel       string
+	otelSample float64
 	cfg        benchkit.Config
 }
 
@@ -121,6 +122,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.progress, "progress", time.Second, "interval of the progress lines on stderr (0: none)")
 	fs.BoolVar(&o.verbose, "v", false, "show the worker pools' info logs")
 	fs.StringVar(&o.otel, "otel", otelOff, "backieotel's middleware: off, on, or both (each run without it, then with it)")
+	fs.Float64Var(&o.otelSample, "otel-sample", 1, "with -otel, the fraction of traces sampled (1: every enqueue and attempt)")
 	fs.BoolVar(&o.sqlStats, "sql-stats", false, "after each workload, print to stderr the statements run (calls, rows/call, mean time), from a pgx tracer")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -152,6 +154,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if err == nil && o.otel != otelOff && o.otel != otelOn && o.otel != otelBoth {
 		err = fmt.Errorf("-otel %q: want off, on or both", o.otel)
+	}
+	if err == nil && (o.otelSample < 0 || o.otelSample > 1) {
+		err = fmt.Errorf("-otel-sample %g: want 0 to 1", o.otelSample)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "backie-bench: %v\n", err)
@@ -327,7 +332,7 @@ func bench(ctx context.Context, o options, workloads []string, stdout, stderr io
 // of the machine's speed weighs on both alike. The results with the
 // middleware are named w+"+otel".
 func runModes(ctx context.Context, env *benchkit.Env, w string, o options) ([]benchkit.Result, error) {
-	withCfg, stop, err := withOTel(o.cfg)
+	withCfg, stop, err := withOTel(o.cfg, o.otelSample)
 	if err != nil {
 		return nil, err
 	}

@@ -21,12 +21,13 @@ const (
 )
 
 // withOTel returns cfg with backieotel's middleware, on the SDK a service
-// would run: every span sampled and handed to a batch processor whose
-// exporter discards it, the metrics aggregated for a reader (a manual one:
-// a collection every few seconds costs nothing next to a task). stop shuts
-// the providers down.
-func withOTel(cfg benchkit.Config) (_ benchkit.Config, stop func(context.Context) error, err error) {
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()),
+// would run: spans sampled at the rate sample (1: all of them; the spans
+// of attempts are roots, so each attempt is sampled on its own) and handed
+// to a batch processor whose exporter discards them, the metrics
+// aggregated for a reader (a manual one: a collection every few seconds
+// costs nothing next to a task). stop shuts the providers down.
+func withOTel(cfg benchkit.Config, sample float64) (_ benchkit.Config, stop func(context.Context) error, err error) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.TraceIDRatioBased(sample)),
 		sdktrace.WithBatcher(discardSpans{}))
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
 	stop = func(ctx context.Context) error { return errors.Join(tp.Shutdown(ctx), mp.Shutdown(ctx)) }
