@@ -231,6 +231,10 @@ func run(o options) error {
 	}
 	defer unobserve()
 
+	ui, err := backieui.New(queue, backieui.Config{Title: "simple_worker"})
+	if err != nil {
+		return err
+	}
 	pool, err := backie.NewWorkerPool(queue, backie.Config{
 		Workers:       o.workers,
 		ShutdownGrace: 5 * time.Second,
@@ -249,10 +253,6 @@ func run(o options) error {
 
 	// The dashboard at /, the metrics at /metrics. A real service puts the
 	// dashboard behind its own login (see the README).
-	ui, err := backieui.New(queue, backieui.Config{Title: "simple_worker"})
-	if err != nil {
-		return err
-	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", tel.metricsHandler())
 	mux.Handle("/", ui)
