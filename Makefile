@@ -17,16 +17,16 @@ PG_IMAGE := postgres:16
 ARGS ?=
 
 # The library's module, and the nested modules that build against it.
-MODULES := . bench examples backieui cmd/backie backietest
+MODULES := . bench examples backieui backieotel cmd/backie backietest
 
-.PHONY: all test test-lib test-bench test-ui test-cli test-testkit check-examples check-modules example db db-stop migrate bench bench-sql screenshots lint vet fmt
+.PHONY: all test test-lib test-bench test-ui test-otel test-cli test-testkit check-examples check-modules example db db-stop migrate bench bench-sql screenshots lint vet fmt
 
 all: vet test
 
 # Tests use BACKIE_TEST_DATABASE_URL from the environment; unset, they use
 # $(LOCAL_DATABASE_URL) if a server answers there, else a throwaway cluster
 # made with the local PostgreSQL server programs (initdb, pg_ctl).
-test: test-lib test-bench test-ui test-cli test-testkit check-examples check-modules
+test: test-lib test-bench test-ui test-otel test-cli test-testkit check-examples check-modules
 
 test-lib:
 	$(GO) test -race -count=1 -timeout 20m ./...
@@ -38,6 +38,11 @@ test-bench:
 # chromium, or BACKIE_CHROMIUM); without it they are skipped, except on CI.
 test-ui:
 	$(GO) -C backieui test -race -count=1 -timeout 20m ./...
+
+# The OpenTelemetry middleware's module: its tests use the SDK's in-memory
+# span recorder and metric reader, on PostgreSQL.
+test-otel:
+	$(GO) -C backieotel test -race -count=1 -timeout 20m ./...
 
 # The command-line tool's module: its tests build the binary and run it.
 test-cli:
@@ -58,8 +63,8 @@ check-examples:
 	$(GO) -C examples vet ./...
 	$(GO) -C examples build -o /dev/null ./...
 
-# The library's module stays free of testcontainers, and a module that
-# imports it keeps its go line (see .ci/check-modules).
+# The library's module stays free of testcontainers and OpenTelemetry, and
+# a module that imports it keeps its go line (see .ci/check-modules).
 check-modules:
 	GO="$(GO)" .ci/check-modules
 

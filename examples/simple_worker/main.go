@@ -10,8 +10,13 @@
 //
 // make example runs it from the repository root; in examples/, the
 // examples' own module, it is go run ./simple_worker -duration 5s. It uses
-// only Backie's public API, pgx and testcontainers, so it can be copied
-// into another project as it is.
+// only the public APIs of Backie, its dashboard (backieui) and its
+// OpenTelemetry middleware (backieotel), with pgx, OpenTelemetry's SDK and
+// testcontainers, so it can be copied into another project as it is.
+//
+// While it runs, it serves on -addr (default :8080) the dashboard at / and
+// the metrics, in Prometheus's text format, at /metrics. Every enqueue and
+// every attempt makes a span; -traces prints them to stdout.
 //
 // Three task types show the main features:
 //   - Greet logs a greeting and enqueues a follow-up RefreshStats task from
@@ -28,16 +33,21 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/backie-go/backie"
+	"github.com/backie-go/backie/backieui"
 )
 
 // Greet logs a greeting, then enqueues a RefreshStats follow-up.
@@ -122,26 +132,43 @@ func (t *CallWebhook) Run(ctx context.Context, q backie.Queue) error {
 }
 
 func main() {
-	duration := flag.Duration("duration", 0, "stop by itself after this long (0: run until Ctrl-C or SIGTERM)")
-	workers := flag.Int("workers", 4, "number of tasks run at once")
+	var o options
+	flag.DurationVar(&o.duration, "duration", 0, "stop by itself after this long (0: run until Ctrl-C or SIGTERM)")
+	flag.IntVar(&o.workers, "workers", 4, "number of tasks run at once")
+	flag.StringVar(&o.addr, "addr", ":8080", "serve the dashboard (/) and the metrics (/metrics) on this address")
+	flag.BoolVar(&o.traces, "traces", false, "print every span (enqueues and attempts) to stdout, one JSON object each")
 	flag.Parse()
 
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
-	if err := run(*duration, *workers); err != nil {
+	if err := run(o); err != nil {
 		fmt.Fprintf(os.Stderr, "simple_worker: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(duration time.Duration, workers int) error {
+// options are the command line's flags.
+type options struct {
+	duration time.Duration
+	workers  int
+	addr     string
+	traces   bool
+}
+
+func run(o options) error {
 	// Ctrl-C or SIGTERM cancels ctx, which begins the pool's graceful stop.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if duration > 0 {
+	if o.duration > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, duration)
+		ctx, cancel = context.WithTimeout(ctx, o.duration)
 		defer cancel()
 	}
+	// Listen first: a busy port fails at once, before any container starts.
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (choose another address with -addr): %w", o.addr, err)
+	}
+	defer ln.Close()
 
 	url, cleanup, err := databaseURL(ctx)
 	if err != nil {
@@ -179,12 +206,43 @@ func run(duration time.Duration, workers int) error {
 	); err != nil {
 		return err
 	}
-	queue := backie.NewPgQueue(db, reg)
 
+	// OpenTelemetry: the enqueue middleware on the queue, the run
+	// middleware on the pool, and the queue's gauges.
+	var traceOut io.Writer
+	if o.traces {
+		traceOut = os.Stdout
+	}
+	tel, err := newTelemetry(traceOut)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := tel.shutdown(); err != nil {
+			slog.Error("telemetry shutdown", "error", err)
+		}
+	}()
+	queue := backie.NewPgQueue(db, reg, backie.QueueConfig{
+		Middleware: []backie.EnqueueMiddleware{tel.inst.EnqueueMiddleware()},
+	})
+	unobserve, err := tel.inst.ObserveQueue(queue)
+	if err != nil {
+		return err
+	}
+	defer unobserve()
+
+	ui, err := backieui.New(queue, backieui.Config{Title: "simple_worker"})
+	if err != nil {
+		return err
+	}
 	pool, err := backie.NewWorkerPool(queue, backie.Config{
-		Workers:       workers,
+		Workers:       o.workers,
 		ShutdownGrace: 5 * time.Second,
-		Logger:        slog.Default(),
+		// Finished tasks stay an hour, to be looked at in the dashboard.
+		Retention:        backie.KeepAll,
+		CleanupDoneAfter: time.Hour,
+		Middleware:       []backie.RunMiddleware{tel.inst.RunMiddleware()},
+		Logger:           slog.Default(),
 	})
 	if err != nil {
 		return err
@@ -192,7 +250,21 @@ func run(duration time.Duration, workers int) error {
 	if err := pool.Start(ctx); err != nil {
 		return fmt.Errorf("start worker pool: %w", err)
 	}
-	slog.Info("running; press Ctrl-C to stop", "duration", duration)
+
+	// The dashboard at /, the metrics at /metrics. A real service puts the
+	// dashboard behind its own login (see the README).
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", tel.metricsHandler())
+	mux.Handle("/", ui)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	base := "http://" + displayAddr(ln.Addr())
+	slog.Info(fmt.Sprintf("dashboard: %s/ , metrics: %s/metrics", base, base))
+	if !o.traces {
+		slog.Info("spans are not printed; -traces prints them to stdout")
+	}
+	slog.Info("running; press Ctrl-C to stop", "duration", o.duration)
 
 	// A unique task: the second CreateTask inserts nothing and returns the
 	// record of the first.
@@ -213,37 +285,63 @@ func run(duration time.Duration, workers int) error {
 	}
 	slog.Info("scheduled a task", "task_id", later.ID, "state", later.State(), "due", later.ScheduledAt.Format(time.TimeOnly))
 
-	enqueueUntilDone(ctx, queue)
+	enqueueUntilDone(ctx, queue, tel.tp.Tracer("simple_worker"))
 
 	// ctx is done: the pool stops claiming, lets running tasks finish
 	// (for up to ShutdownGrace) and releases the rest. Wait returns once
 	// every goroutine of the pool has exited.
 	stop() // a second Ctrl-C now kills the process
 	slog.Info("stopping")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		slog.Error("http server shutdown", "error", err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		slog.Error("http server", "error", err)
+	}
 	pool.Wait()
 	printSummary(db, runStart)
 	slog.Info("stopped cleanly")
 	return nil
 }
 
+// displayAddr is addr as a browser on this machine reaches it: ":8080"
+// and "[::]:8080" become "localhost:8080".
+func displayAddr(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
 // enqueueUntilDone enqueues a greeting and a webhook call every second,
-// in one round trip, until ctx is done.
-func enqueueUntilDone(ctx context.Context, queue *backie.PgQueue) {
+// in one round trip, until ctx is done. Each round is a span, as a request
+// of a service would be: the enqueue's span is its child, and the tasks'
+// attempts link to it.
+func enqueueUntilDone(ctx context.Context, queue *backie.PgQueue, tracer trace.Tracer) {
 	names := []string{"Ada", "Grace", "Ken", "Rob", "Barbara", "Edsger"}
 	ticker := time.NewTicker(time.Second)
 	defer ticker.Stop()
 	for seq := 0; ; seq++ {
-		recs, err := queue.CreateTasks(ctx, []backie.Task{
+		roundCtx, span := tracer.Start(ctx, "enqueue round")
+		recs, err := queue.CreateTasks(roundCtx, []backie.Task{
 			&Greet{Name: names[seq%len(names)]},
 			&CallWebhook{Seq: seq},
 		})
+		span.End()
 		switch {
 		case ctx.Err() != nil:
 			return
 		case err != nil:
 			slog.Error("enqueue failed", "error", err)
 		default:
-			slog.Info("enqueued", "greet_id", recs[0].ID, "webhook_id", recs[1].ID)
+			slog.Info("enqueued", "greet_id", recs[0].ID, "webhook_id", recs[1].ID,
+				"trace_id", span.SpanContext().TraceID())
 		}
 		select {
 		case <-ctx.Done():
@@ -254,10 +352,10 @@ func enqueueUntilDone(ctx context.Context, queue *backie.PgQueue) {
 }
 
 // printSummary logs how many of the tasks created since runStart (by this
-// run, and by the tasks it ran) are left in each state. Succeeded tasks are
-// gone (RemoveFinished retention); failed ones stay for inspection. Tasks
-// of earlier runs are not counted; a second copy of the example running on
-// the same database at the same time would be.
+// run, and by the tasks it ran) are left unfinished in each state, and how
+// many failed. Done tasks stay an hour for the dashboard (KeepAll retention)
+// and are not counted. Tasks of earlier runs are not counted; a second copy
+// of the example running on the same database at the same time would be.
 func printSummary(db *pgxpool.Pool, runStart time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

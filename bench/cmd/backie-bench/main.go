@@ -20,7 +20,11 @@
 // fails the workload (exit status 1) instead of giving a number. -runs R
 // repeats each workload and reports the median; -cpuprofile profiles the
 // whole run; -sql-stats prints the statements each workload ran (calls,
-// rows per call, mean time), to see where the round trips go.
+// rows per call, mean time), to see where the round trips go. -otel on
+// puts backieotel's middleware on the queues and pools (every span
+// sampled, or the fraction -otel-sample, exported to nowhere); -otel both
+// runs each workload without it and with it, alternately, run after run,
+// and reports both ("drain" and "drain+otel").
 //
 // Usage, in bench/ (the benchmark tooling's own module; `make bench` runs it
 // from the repository root):
@@ -29,6 +33,7 @@
 //	go run ./cmd/backie-bench -workloads drain -pools 4 -work 1ms -runs 3
 //	go run ./cmd/backie-bench -workloads latency -rate 500 -duration 30s -notify=false -poll 100ms
 //	go run ./cmd/backie-bench -workloads scheduled -rate 100 -notify=false
+//	go run ./cmd/backie-bench -workloads drain -otel both -runs 5
 package main
 
 import (
@@ -73,6 +78,8 @@ type options struct {
 	progress   time.Duration
 	verbose    bool
 	sqlStats   bool
+	otel       string
+	otelSample float64
 	cfg        benchkit.Config
 }
 
@@ -126,6 +133,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to `file`")
 	fs.DurationVar(&o.progress, "progress", time.Second, "interval of the progress lines on stderr (0: none)")
 	fs.BoolVar(&o.verbose, "v", false, "show the worker pools' info logs")
+	fs.StringVar(&o.otel, "otel", otelOff, "backieotel's middleware: off, on, or both (each run without it, then with it)")
+	fs.Float64Var(&o.otelSample, "otel-sample", 1, "with -otel, the fraction of traces sampled (1: every enqueue and attempt)")
 	fs.BoolVar(&o.sqlStats, "sql-stats", false, "after each workload, print to stderr the statements run (calls, rows/call, mean time), from a pgx tracer")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -154,6 +163,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if err == nil && o.runs < 1 {
 		err = errors.New("runs must be >= 1")
+	}
+	if err == nil && o.otel != otelOff && o.otel != otelOn && o.otel != otelBoth {
+		err = fmt.Errorf("-otel %q: want off, on or both", o.otel)
+	}
+	if err == nil && (o.otelSample < 0 || o.otelSample > 1) {
+		err = fmt.Errorf("-otel-sample %g: want 0 to 1", o.otelSample)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "backie-bench: %v\n", err)
@@ -278,21 +293,32 @@ func bench(ctx context.Context, o options, workloads []string, stdout, stderr io
 		if sqlStats != nil {
 			sqlStats.Reset()
 		}
-		cfg := o.cfg
-		if cfg.N == 0 {
-			cfg.N = defaultN(w)
+		wo := o
+		if wo.cfg.N == 0 {
+			wo.cfg.N = defaultN(w)
 		}
-		res := env.Run(ctx, w, cfg, o.runs)
+		var res []benchkit.Result
+		switch wo.otel {
+		case otelOff:
+			res = []benchkit.Result{env.Run(ctx, w, wo.cfg, wo.runs)}
+		default:
+			res, err = runModes(ctx, env, w, wo)
+			if err != nil {
+				return err
+			}
+		}
 		if sqlStats != nil {
 			_ = sqlStats.Write(stderr, w)
 		}
-		if res.Error != "" {
-			failed = true
-			fmt.Fprintf(stderr, "backie-bench: %s failed: %s\n", w, res.Error)
-		}
-		results = append(results, res)
-		if err := benchkit.WriteJSON(stdout, res); err != nil {
-			return err
+		for _, r := range res {
+			if r.Error != "" {
+				failed = true
+				fmt.Fprintf(stderr, "backie-bench: %s failed: %s\n", r.Workload, r.Error)
+			}
+			results = append(results, r)
+			if err := benchkit.WriteJSON(stdout, r); err != nil {
+				return err
+			}
 		}
 	}
 	if !dropSchema { // leave the caller's schema as empty as it was given
@@ -315,6 +341,48 @@ func bench(ctx context.Context, o options, workloads []string, stdout, stderr io
 		return errFailed
 	}
 	return nil
+}
+
+// runModes runs workload w with backieotel's middleware (-otel on), or
+// without and with it in turn, run after run (-otel both), so that a drift
+// of the machine's speed weighs on both alike. The results with the
+// middleware are named w+"+otel".
+func runModes(ctx context.Context, env *benchkit.Env, w string, o options) ([]benchkit.Result, error) {
+	withCfg, stop, err := withOTel(o.cfg, o.otelSample)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = stop(sctx)
+	}()
+	cfgs := []benchkit.Config{withCfg}
+	if o.otel == otelBoth {
+		cfgs = []benchkit.Config{o.cfg, withCfg}
+	}
+	results := make([]benchkit.Result, len(cfgs))
+	for i := range o.runs {
+		for j, cfg := range cfgs {
+			if ctx.Err() != nil || results[j].Error != "" {
+				continue
+			}
+			r := env.Run(ctx, w, cfg, 1)
+			if i == 0 {
+				results[j] = r
+				continue
+			}
+			results[j].Runs = append(results[j].Runs, r.Runs...)
+			if r.Error != "" {
+				results[j].Error = fmt.Sprintf("run %d of %d: %s", i+1, o.runs, r.Error)
+			}
+		}
+	}
+	for j := range results {
+		results[j].Metrics = benchkit.Median(results[j].Runs)
+	}
+	results[len(results)-1].Workload += "+otel"
+	return results, nil
 }
 
 // openPool opens a pool on base's database whose connections use schema

@@ -67,6 +67,11 @@ type Config struct {
 	PollInterval         time.Duration
 	// StallTimeout fails a run in which no task completes for this long.
 	StallTimeout time.Duration
+	// EnqueueMiddleware goes to every queue (QueueConfig.Middleware), the
+	// untimed pre-inserts included; RunMiddleware to every pool
+	// (Config.Middleware). Both default to none.
+	EnqueueMiddleware []backie.EnqueueMiddleware
+	RunMiddleware     []backie.RunMiddleware
 }
 
 // Validate reports settings that cannot work for workload.

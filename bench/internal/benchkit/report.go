@@ -63,7 +63,8 @@ func Note(r Result) string {
 	if r.Error != "" {
 		return "ERROR: " + r.Error
 	}
-	switch r.Workload {
+	// A workload run with backieotel's middleware is named "<workload>+otel".
+	switch strings.TrimSuffix(r.Workload, "+otel") {
 	case "drain":
 		add("pre-insert %.2fs in batches of %d; %.0f tasks/s between 10%% and 90%% done", r.InsertSeconds, r.BatchSize,
 			r.MiddleTasksPerSec)

@@ -14,10 +14,15 @@ import (
 	"github.com/backie-go/backie"
 )
 
+// queue returns a queue on db with cfg's enqueue middleware.
+func (e *Env) queue(db *pgxpool.Pool, cfg Config) *backie.PgQueue {
+	return backie.NewPgQueue(db, e.Registry, backie.QueueConfig{Middleware: cfg.EnqueueMiddleware})
+}
+
 // drain pre-inserts N tasks (untimed), then times WorkerPools running them
 // all, until every pool has stopped and written its results.
 func (e *Env) drain(ctx context.Context, cfg Config) (Metrics, error) {
-	q := backie.NewPgQueue(e.Pool, e.Registry)
+	q := e.queue(e.Pool, cfg)
 	n := int64(cfg.N)
 	if err := e.insertOther(ctx, q, cfg, n); err != nil {
 		return Metrics{}, err
@@ -87,7 +92,7 @@ func (e *Env) insertOther(ctx context.Context, q *backie.PgQueue, cfg Config, fi
 
 // enqueue times N CreateTask calls from Goroutines goroutines.
 func (e *Env) enqueue(ctx context.Context, cfg Config) (Metrics, error) {
-	q := backie.NewPgQueue(e.Pool, e.Registry)
+	q := e.queue(e.Pool, cfg)
 	n := int64(cfg.N)
 	calls := NewRecorder()
 	var next, done atomic.Int64
@@ -130,7 +135,7 @@ func (e *Env) enqueue(ctx context.Context, cfg Config) (Metrics, error) {
 // batch times N tasks enqueued by CreateTasks in batches of BatchSize,
 // one call after the other.
 func (e *Env) batch(ctx context.Context, cfg Config) (Metrics, error) {
-	q := backie.NewPgQueue(e.Pool, e.Registry)
+	q := e.queue(e.Pool, cfg)
 	n := int64(cfg.N)
 	calls := NewRecorder()
 	var done atomic.Int64
@@ -191,7 +196,7 @@ func insertBatches(ctx context.Context, q *backie.PgQueue, from, to int64, size 
 // after its enqueue (RunAfter), and Run records how late it started after
 // its scheduled_at instead.
 func (e *Env) latency(ctx context.Context, cfg Config, scheduled bool) (Metrics, error) {
-	q := backie.NewPgQueue(e.Pool, e.Registry)
+	q := e.queue(e.Pool, cfg)
 	total := cfg.latencyTotal()
 	if err := e.insertOther(ctx, q, cfg, total); err != nil {
 		return Metrics{}, err
@@ -329,13 +334,14 @@ func (e *Env) startPools(ctx context.Context, cfg Config, s *sink) (*runningPool
 		for _, t := range cfg.typeNames() {
 			types = append(types, backie.TaskType(t))
 		}
-		wp, err := backie.NewWorkerPool(backie.NewPgQueue(db, e.Registry), backie.Config{
+		wp, err := backie.NewWorkerPool(e.queue(db, cfg), backie.Config{
 			Workers:              workers,
 			TaskTypes:            types,
 			Retention:            cfg.Retention,
 			PollInterval:         cfg.PollInterval,
 			DisableNotifications: cfg.DisableNotifications,
 			ClaimAhead:           cfg.ClaimAhead,
+			Middleware:           cfg.RunMiddleware,
 			Logger:               e.Logger,
 		})
 		if err == nil {
