@@ -3,6 +3,7 @@ package backie_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -123,4 +124,28 @@ func TestWorkerSnooze(t *testing.T) {
 	require.Equal(t, backie.StateDone, got.State(), "a task out of retries can still snooze and then succeed")
 	require.Equal(t, 4, got.Attempt)
 	require.Nil(t, got.Error)
+}
+
+// TestSnoozeDelay: SnoozeDelay finds a Snooze in err's tree, wrapped or
+// joined, with its wait (never negative), and nothing in other errors.
+func TestSnoozeDelay(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		err  error
+		want time.Duration
+		ok   bool
+	}{
+		{"nil", nil, 0, false},
+		{"plain", errors.New("x"), 0, false},
+		{"snooze", backie.Snooze(3 * time.Second), 3 * time.Second, true},
+		{"negative", backie.Snooze(-time.Second), 0, true},
+		{"wrapped", fmt.Errorf("later: %w", backie.Snooze(time.Minute)), time.Minute, true},
+		{"joined", errors.Join(errors.New("x"), backie.Snooze(time.Millisecond)), time.Millisecond, true},
+		{"permanent", backie.Permanent(errors.New("x")), 0, false},
+	} {
+		d, ok := backie.SnoozeDelay(tc.err)
+		require.Equal(t, tc.ok, ok, tc.name)
+		require.Equal(t, tc.want, d, tc.name)
+	}
 }

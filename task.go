@@ -159,3 +159,15 @@ func (e *snoozeError) Error() string { return fmt.Sprintf("snoozed for %v", e.d)
 // task that snoozes forever never fails, so bound it in the task itself
 // (TaskRecord.Attempt counts the claims, snoozed ones included).
 func Snooze(d time.Duration) error { return &snoozeError{d: max(d, 0)} }
+
+// SnoozeDelay reports whether err is, or wraps, an error made by Snooze,
+// and the wait it asks for: what a pool does with an attempt that returned
+// err (unless the attempt timed out or its task was cancelled). Middleware
+// that records outcomes uses it.
+func SnoozeDelay(err error) (time.Duration, bool) {
+	var s *snoozeError
+	if !errors.As(err, &s) {
+		return 0, false
+	}
+	return s.d, true
+}

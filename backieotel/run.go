@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -185,30 +184,8 @@ func attemptError(ctx context.Context, err error, panicked bool) (error, backie.
 	return err, backie.ErrorKindError
 }
 
-// snoozeType is the dynamic type of the errors backie.Snooze returns. The
-// library exports no test for them, so isSnooze looks for that type in
-// err's tree.
-var snoozeType = reflect.TypeOf(backie.Snooze(0))
-
 // isSnooze reports whether err is, or wraps, an error of backie.Snooze.
 func isSnooze(err error) bool {
-	for err != nil {
-		if reflect.TypeOf(err) == snoozeType {
-			return true
-		}
-		switch u := err.(type) {
-		case interface{ Unwrap() error }:
-			err = u.Unwrap()
-		case interface{ Unwrap() []error }:
-			for _, e := range u.Unwrap() {
-				if isSnooze(e) {
-					return true
-				}
-			}
-			return false
-		default:
-			return false
-		}
-	}
-	return false
+	_, ok := backie.SnoozeDelay(err)
+	return ok
 }
