@@ -3,7 +3,7 @@ package backietest
 import (
 	"context"
 	"errors"
-	"reflect"
+	"fmt"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -56,17 +56,13 @@ func prepare(ctx context.Context, reg *backie.Registry, one bool, tasks []backie
 	return []*backie.TaskRecord{}, nil // CreateTasks of no tasks
 }
 
-// nameOf returns the name T is registered under in reg. It enqueues T's
-// zero value through prepare (with the default priority, so that a zero
-// value's Priority cannot fail it).
-func nameOf[T backie.Task](ctx context.Context, reg *backie.Registry) (string, error) {
+// nameOf returns the name T is registered under in reg: the name of T's
+// zero value's Go type (a nil pointer for a pointer type), which NameOf
+// finds without encoding anything.
+func nameOf[T backie.Task](reg *backie.Registry) (string, error) {
+	if reg == nil {
+		return "", fmt.Errorf("%w: the queue has no registry", backie.ErrInvalidConfig)
+	}
 	var task T
-	if rt := reflect.TypeFor[T](); rt.Kind() == reflect.Pointer {
-		task = reflect.New(rt.Elem()).Interface().(T)
-	}
-	recs, err := prepare(ctx, reg, true, []backie.Task{task}, []backie.CreateOption{backie.WithPriority(backie.PriorityDefault)})
-	if err != nil {
-		return "", err
-	}
-	return recs[0].Name, nil
+	return reg.NameOf(task)
 }

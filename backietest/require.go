@@ -162,7 +162,7 @@ func requireNotEnqueued[T backie.Task](tb testing.TB, op string, src source, reg
 func find[T backie.Task](tb testing.TB, op string, src source, reg *backie.Registry, w Want) (name string, matches []*backie.TaskRecord, ok bool) {
 	tb.Helper()
 	ctx := tb.Context()
-	name, err := nameOf[T](ctx, reg)
+	name, err := nameOf[T](reg)
 	if err != nil {
 		tb.Fatalf("backietest: %s: the name of %s: %v", op, reflect.TypeFor[T](), err)
 		return "", nil, false

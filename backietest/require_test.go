@@ -90,7 +90,9 @@ func TestRequireEnqueued(t *testing.T) {
 	})
 	t.Run("misuse", func(t *testing.T) {
 		requireFails(t, func(tb testing.TB) { backietest.RequireEnqueued[*Unregistered](tb, q) },
-			"backietest: RequireEnqueued: the name of *backietest_test.Unregistered: backie: create task: task type not registered")
+			"backietest: RequireEnqueued: the name of *backietest_test.Unregistered: backie: name of task: task type not registered")
+		requireFails(t, func(tb testing.TB) { backietest.RequireEnqueued[*Email](tb, new(backietest.RecordingQueue)) },
+			"backietest: RequireEnqueued: the name of *backietest_test.Email: invalid configuration: the queue has no registry")
 		requireFails(t, func(tb testing.TB) {
 			backietest.RequireEnqueued[*Email](tb, q, backietest.Want{Payload: func() {}})
 		}, "backietest: RequireEnqueued: Want.Payload: json: unsupported type")
