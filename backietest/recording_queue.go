@@ -17,25 +17,34 @@ import (
 // (give it to RunTask). It records every enqueue with its task and
 // options, and validates as PgQueue does: an unregistered type, a bad
 // TaskType, a failing or too long Uniq hash, a bad priority or a payload
-// JSON cannot encode give the errors CreateTask gives, and nothing is
-// recorded. A unique task whose name and hash are held by a task it holds
-// is not stored again: the call returns that task's record, as PgQueue
-// does.
+// JSON or jsonb cannot hold give the errors CreateTask gives, and nothing
+// is recorded. A unique task whose name and hash are held by an
+// unfinished task it holds is not stored again: the call returns that
+// task's record, as PgQueue does.
 //
-// Its tasks never run by themselves; RunRecord runs one. The options are
-// recorded as given: a record's Priority follows WithPriority, but its
-// ScheduledAt is the time of the enqueue whatever RunAt or RunAfter say
-// (Backie does not export how to apply an option), so RequireEnqueued
-// refuses to judge the schedule or state of a task enqueued with options.
+// Its records are those CreateTask would return, created at the queue's
+// clock (RecordingQueueOptions.Now): RunAt, RunAfter and WithPriority
+// show in their ScheduledAt and Priority.
+//
+// Its tasks never run by themselves; RunRecord runs one.
 //
 // A RecordingQueue is safe for concurrent use. Its zero value is not
 // usable: create one with NewRecordingQueue.
 type RecordingQueue struct {
-	reg *backie.Registry
+	reg   *backie.Registry
+	clock func() time.Time
 
 	mu       sync.Mutex
 	enqueued []Enqueued
 	tasks    []*stored // stored tasks, oldest first
+}
+
+// RecordingQueueOptions tune NewRecordingQueue. Its zero value is valid.
+type RecordingQueueOptions struct {
+	// Now is the queue's clock: a task is created at Now(), and due then,
+	// or at its RunAt, or its RunAfter delay after Now(). Pass a fake
+	// clock's Now to control them. Defaults to time.Now.
+	Now func() time.Time
 }
 
 // stored is a task the RecordingQueue holds.
@@ -59,15 +68,37 @@ type Enqueued struct {
 }
 
 // NewRecordingQueue returns an empty RecordingQueue whose tasks are those
-// of reg.
-func NewRecordingQueue(reg *backie.Registry) *RecordingQueue {
-	return &RecordingQueue{reg: reg}
+// of reg, configured by opts when given.
+func NewRecordingQueue(reg *backie.Registry, opts ...RecordingQueueOptions) *RecordingQueue {
+	q := &RecordingQueue{reg: reg}
+	for _, o := range opts {
+		if o.Now != nil {
+			q.clock = o.Now
+		}
+	}
+	return q
 }
 
 var _ Queue = (*RecordingQueue)(nil)
 
 // Registry returns the queue's registry.
 func (q *RecordingQueue) Registry() *backie.Registry { return q.reg }
+
+// now reads the queue's clock.
+func (q *RecordingQueue) now() time.Time {
+	if q.clock != nil {
+		return q.clock()
+	}
+	return time.Now()
+}
+
+// clockOf returns the clock of q: a RecordingQueue's, or time.Now.
+func clockOf(q Queue) func() time.Time {
+	if rq, ok := q.(*RecordingQueue); ok && rq != nil {
+		return rq.now
+	}
+	return time.Now
+}
 
 // CreateTask validates task as PgQueue.CreateTask does, records it and
 // returns its record. See backie.Queue.
@@ -86,24 +117,23 @@ func (q *RecordingQueue) CreateTasks(ctx context.Context, tasks []backie.Task, o
 }
 
 func (q *RecordingQueue) create(ctx context.Context, one bool, tasks []backie.Task, opts []backie.CreateOption) ([]*backie.TaskRecord, error) {
-	if q.reg == nil {
-		return nil, fmt.Errorf("backie: create task: %w: RecordingQueue needs a registry (use NewRecordingQueue)", backie.ErrInvalidConfig)
+	op := "create tasks"
+	if one {
+		op = "create task"
 	}
-	recs, err := prepare(ctx, q.reg, one, tasks, opts)
+	if q.reg == nil {
+		return nil, fmt.Errorf("backie: %s: %w: RecordingQueue needs a registry (use NewRecordingQueue)", op, backie.ErrInvalidConfig)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("backie: %s: %w", op, err)
+	}
+	if len(tasks) == 0 {
+		return []*backie.TaskRecord{}, nil
+	}
+	recs, err := newRecords(q.reg, q.now(), one, tasks, opts)
 	if err != nil {
 		return nil, err
 	}
-	for _, rec := range recs {
-		if holdsNUL(rec.Payload) {
-			op := "create tasks"
-			if one {
-				op = "create task"
-			}
-			return nil, fmt.Errorf("backie: %s: %w: task %q: its payload holds a NUL character (\\u0000), which PostgreSQL's jsonb refuses",
-				op, backie.ErrEncodePayload, rec.Name)
-		}
-	}
-	now := time.Now().Truncate(time.Microsecond) // as stored
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	out := make([]*backie.TaskRecord, len(recs))
@@ -112,7 +142,6 @@ func (q *RecordingQueue) create(ctx context.Context, one bool, tasks []backie.Ta
 		if held := q.holder(rec); held != nil {
 			e.Record, e.Existing = held.rec, true
 		} else {
-			rec.CreatedAt, rec.ScheduledAt = now, now
 			q.tasks = append(q.tasks, &stored{rec: rec, withOptions: len(opts) > 0})
 			e.Record = rec
 		}
