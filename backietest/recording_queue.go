@@ -24,7 +24,8 @@ import (
 //
 // Its records are those CreateTask would return, created at the queue's
 // clock (RecordingQueueOptions.Now): RunAt, RunAfter and WithPriority
-// show in their ScheduledAt and Priority.
+// show in their ScheduledAt and Priority, and RequireEnqueued judges their
+// state at that clock.
 //
 // Its tasks never run by themselves; RunRecord runs one.
 //
@@ -36,7 +37,7 @@ type RecordingQueue struct {
 
 	mu       sync.Mutex
 	enqueued []Enqueued
-	tasks    []*stored // stored tasks, oldest first
+	tasks    []*backie.TaskRecord // stored tasks, oldest first
 }
 
 // RecordingQueueOptions tune NewRecordingQueue. Its zero value is valid.
@@ -45,12 +46,6 @@ type RecordingQueueOptions struct {
 	// or at its RunAt, or its RunAfter delay after Now(). Pass a fake
 	// clock's Now to control them. Defaults to time.Now.
 	Now func() time.Time
-}
-
-// stored is a task the RecordingQueue holds.
-type stored struct {
-	rec         *backie.TaskRecord
-	withOptions bool // enqueued with options, whose schedule is unknown
 }
 
 // Enqueued is one task enqueued on a RecordingQueue.
@@ -140,10 +135,10 @@ func (q *RecordingQueue) create(ctx context.Context, one bool, tasks []backie.Ta
 	for i, rec := range recs {
 		e := Enqueued{Task: tasks[i], Options: slices.Clone(opts)}
 		if held := q.holder(rec); held != nil {
-			e.Record, e.Existing = held.rec, true
+			e.Record, e.Existing = copyRecord(held), true
 		} else {
-			q.tasks = append(q.tasks, &stored{rec: rec, withOptions: len(opts) > 0})
-			e.Record = rec
+			q.tasks = append(q.tasks, rec)
+			e.Record = copyRecord(rec)
 		}
 		q.enqueued = append(q.enqueued, e)
 		out[i] = copyRecord(e.Record)
@@ -153,12 +148,12 @@ func (q *RecordingQueue) create(ctx context.Context, one bool, tasks []backie.Ta
 
 // holder returns the stored task that holds rec's name and hash, if rec is
 // unique and one does.
-func (q *RecordingQueue) holder(rec *backie.TaskRecord) *stored {
+func (q *RecordingQueue) holder(rec *backie.TaskRecord) *backie.TaskRecord {
 	if rec.UniqHash == "" {
 		return nil
 	}
 	for _, s := range q.tasks {
-		if s.rec.Name == rec.Name && s.rec.UniqHash == rec.UniqHash && s.rec.DoneAt == nil {
+		if s.Name == rec.Name && s.UniqHash == rec.UniqHash && s.DoneAt == nil {
 			return s
 		}
 	}
@@ -174,8 +169,8 @@ func (q *RecordingQueue) FindTask(ctx context.Context, id backie.TaskID) (*backi
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, s := range q.tasks {
-		if s.rec.ID == id {
-			return copyRecord(s.rec), nil
+		if s.ID == id {
+			return copyRecord(s), nil
 		}
 	}
 	return nil, fmt.Errorf("backie: find task %s: %w", id, backie.ErrNotFound)
@@ -214,7 +209,7 @@ func (q *RecordingQueue) remove(match func(*backie.TaskRecord) bool) int64 {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	n := len(q.tasks)
-	q.tasks = slices.DeleteFunc(q.tasks, func(s *stored) bool { return match(s.rec) })
+	q.tasks = slices.DeleteFunc(q.tasks, match)
 	return int64(n - len(q.tasks))
 }
 
@@ -240,7 +235,7 @@ func (q *RecordingQueue) Tasks() []*backie.TaskRecord {
 	defer q.mu.Unlock()
 	out := make([]*backie.TaskRecord, len(q.tasks))
 	for i, s := range q.tasks {
-		out[i] = copyRecord(s.rec)
+		out[i] = copyRecord(s)
 	}
 	return out
 }
@@ -258,24 +253,11 @@ func (q *RecordingQueue) storedOf(name string) []*backie.TaskRecord {
 	defer q.mu.Unlock()
 	var recs []*backie.TaskRecord
 	for _, s := range q.tasks {
-		if s.rec.Name == name {
-			recs = append(recs, copyRecord(s.rec))
+		if s.Name == name {
+			recs = append(recs, copyRecord(s))
 		}
 	}
 	return recs
-}
-
-// scheduleUnknown reports whether task id was enqueued with options, whose
-// schedule the queue cannot know.
-func (q *RecordingQueue) scheduleUnknown(id backie.TaskID) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for _, s := range q.tasks {
-		if s.rec.ID == id {
-			return s.withOptions
-		}
-	}
-	return false
 }
 
 // copyRecord returns a copy of rec that shares nothing with it.
