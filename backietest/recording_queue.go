@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,7 +27,8 @@ import (
 // Its records are those CreateTask would return, created at the queue's
 // clock (RecordingQueueOptions.Now): RunAt, RunAfter and WithPriority
 // show in their ScheduledAt and Priority, and RequireEnqueued judges their
-// state at that clock.
+// state at that clock. RecordingQueueOptions.Middleware wraps every
+// enqueue, as backie.QueueConfig.Middleware does on a PgQueue.
 //
 // Its tasks never run by themselves; RunRecord runs one.
 //
@@ -34,6 +37,7 @@ import (
 type RecordingQueue struct {
 	reg   *backie.Registry
 	clock func() time.Time
+	mw    []backie.EnqueueMiddleware
 
 	mu       sync.Mutex
 	enqueued []Enqueued
@@ -46,6 +50,13 @@ type RecordingQueueOptions struct {
 	// or at its RunAt, or its RunAfter delay after Now(). Pass a fake
 	// clock's Now to control them. Defaults to time.Now.
 	Now func() time.Time
+	// Middleware wraps every enqueue, the first outermost, as
+	// backie.QueueConfig.Middleware does on a PgQueue: once per call, with
+	// the records validated and with their ids but not yet their times; a
+	// middleware's error is the call's, a panic fails it with
+	// backie.ErrMiddlewarePanicked, and the Metadata it sets is recorded.
+	// Defaults to none.
+	Middleware []backie.EnqueueMiddleware
 }
 
 // Enqueued is one task enqueued on a RecordingQueue.
@@ -70,6 +81,7 @@ func NewRecordingQueue(reg *backie.Registry, opts ...RecordingQueueOptions) *Rec
 		if o.Now != nil {
 			q.clock = o.Now
 		}
+		q.mw = append(q.mw, o.Middleware...)
 	}
 	return q
 }
@@ -129,21 +141,68 @@ func (q *RecordingQueue) create(ctx context.Context, one bool, tasks []backie.Ta
 	if err != nil {
 		return nil, err
 	}
+	// Middleware sees the records as a PgQueue's does: their times are
+	// set when they are stored.
+	times := make([][2]time.Time, len(recs))
+	for i, rec := range recs {
+		times[i] = [2]time.Time{rec.CreatedAt, rec.ScheduledAt}
+		rec.CreatedAt, rec.ScheduledAt = time.Time{}, time.Time{}
+	}
+	err = enqueueChain(ctx, q.mw, recs, func(ctx context.Context) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return q.store(tasks, recs, times, opts)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("backie: %s: %w", op, err)
+	}
+	return recs, nil
+}
+
+// store records recs, the records of tasks enqueued with opts, created and
+// due at times, as PgQueue's store does: a unique task whose name and hash
+// an unfinished task holds is not stored, and its record becomes the
+// holder's. The queue keeps copies, so that what the caller and the
+// middleware hold is theirs.
+func (q *RecordingQueue) store(tasks []backie.Task, recs []*backie.TaskRecord, times [][2]time.Time, opts []backie.CreateOption) error {
+	for _, rec := range recs {
+		for k, v := range rec.Metadata { // set by middleware; jsonb refuses NUL
+			if strings.IndexByte(k, 0) >= 0 || strings.IndexByte(v, 0) >= 0 {
+				return fmt.Errorf("task %q: %w: metadata %q holds a NUL byte", rec.Name, backie.ErrEncodePayload, k)
+			}
+		}
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	out := make([]*backie.TaskRecord, len(recs))
 	for i, rec := range recs {
 		e := Enqueued{Task: tasks[i], Options: slices.Clone(opts)}
 		if held := q.holder(rec); held != nil {
-			e.Record, e.Existing = copyRecord(held), true
+			*rec = *copyRecord(held)
+			e.Existing = true
 		} else {
-			q.tasks = append(q.tasks, rec)
-			e.Record = copyRecord(rec)
+			rec.CreatedAt, rec.ScheduledAt = times[i][0], times[i][1]
+			q.tasks = append(q.tasks, copyRecord(rec))
 		}
+		e.Record = copyRecord(rec)
 		q.enqueued = append(q.enqueued, e)
-		out[i] = copyRecord(e.Record)
 	}
-	return out, nil
+	return nil
+}
+
+// enqueueChain runs mws around final, the first middleware outermost, as
+// a PgQueue does: a panic in a middleware fails the call with
+// backie.ErrMiddlewarePanicked.
+func enqueueChain(ctx context.Context, mws []backie.EnqueueMiddleware, recs []*backie.TaskRecord, final func(context.Context) error) (err error) {
+	if len(mws) == 0 {
+		return final(ctx)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v\n%s", backie.ErrMiddlewarePanicked, r, debug.Stack())
+		}
+	}()
+	return mws[0](ctx, recs, func(ctx context.Context) error { return enqueueChain(ctx, mws[1:], recs, final) })
 }
 
 // holder returns the stored task that holds rec's name and hash, if rec is

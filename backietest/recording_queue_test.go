@@ -2,6 +2,9 @@ package backietest_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -208,6 +211,92 @@ func TestRecordingQueueRecordsAsPgQueue(t *testing.T) {
 	require.Len(t, enq[21].Options, 1, "options are recorded as given")
 	require.Equal(t, &Email{To: "ann@example.com", Subject: "Hi"}, enq[0].Task)
 	require.Len(t, rec.Tasks(), 21, "the unique task is stored once")
+}
+
+// mwMode, in a context, tells the middleware of
+// TestRecordingQueueMiddleware what to do.
+type mwMode struct{}
+
+// TestRecordingQueueMiddleware: enqueue middleware runs on a recording
+// queue as on a PgQueue: in order, once per call, on records without
+// times until next stores them; its metadata is stored, its error and its
+// panic are the call's, and a NUL in its metadata is refused.
+func TestRecordingQueueMiddleware(t *testing.T) {
+	t.Parallel()
+	reg := newRegistry(t, nil)
+	middleware := func(log *[]string) []backie.EnqueueMiddleware {
+		outer := func(ctx context.Context, recs []*backie.TaskRecord, next func(context.Context) error) error {
+			first := recs[0]
+			*log = append(*log, fmt.Sprintf("outer: %d records, id set %v, created set %v, scheduled set %v",
+				len(recs), first.ID != backie.TaskID{}, !first.CreatedAt.IsZero(), !first.ScheduledAt.IsZero()))
+			switch ctx.Value(mwMode{}) {
+			case "refuse":
+				return errors.New("refused")
+			case "panic":
+				panic("oops")
+			case "nul":
+				first.Metadata = map[string]string{"k": "a\x00b"}
+			default:
+				for _, r := range recs {
+					r.Metadata = map[string]string{"tenant": "acme"}
+				}
+			}
+			id := first.ID
+			err := next(ctx)
+			*log = append(*log, fmt.Sprintf("outer after next: %v, created set %v, same id %v",
+				err, !first.CreatedAt.IsZero(), first.ID == id))
+			return err
+		}
+		inner := func(ctx context.Context, recs []*backie.TaskRecord, next func(context.Context) error) error {
+			*log = append(*log, "inner: tenant "+recs[0].Metadata["tenant"])
+			return next(ctx)
+		}
+		return []backie.EnqueueMiddleware{outer, inner}
+	}
+	// scenario enqueues on q and returns what happened, to compare.
+	scenario := func(q backie.Queue, log *[]string) []string {
+		ctx := t.Context()
+		with := func(mode string) context.Context { return context.WithValue(ctx, mwMode{}, mode) }
+		say := func(recs []*backie.TaskRecord, err error) {
+			if err != nil {
+				*log = append(*log, "error: "+strings.SplitN(err.Error(), "\n", 2)[0])
+				return
+			}
+			for _, r := range recs {
+				var payload map[string]any // a record read back from jsonb has its spacing
+				require.NoError(t, json.Unmarshal(r.Payload, &payload))
+				*log = append(*log, fmt.Sprintf("%s %v %v", r.Name, payload, r.Metadata))
+			}
+		}
+		one := func(r *backie.TaskRecord, err error) { say([]*backie.TaskRecord{r}, err) }
+		one(q.CreateTask(ctx, &Welcome{To: "ann@example.com"}))
+		one(q.CreateTask(ctx, &Welcome{To: "ann@example.com"})) // held: the holder's record
+		say(q.CreateTasks(ctx, []backie.Task{&Email{To: "a"}, &Email{To: "b"}}))
+		one(q.CreateTask(with("refuse"), &Email{To: "c"}))
+		one(q.CreateTask(with("panic"), &Email{To: "d"}))
+		say(q.CreateTasks(with("nul"), []backie.Task{&Email{To: "e"}, &Email{To: "f"}}))
+		return *log
+	}
+
+	var realLog, recLog []string
+	real := backie.NewPgQueue(backietest.Pool(t), reg, backie.QueueConfig{Middleware: middleware(&realLog)})
+	rec := backietest.NewRecordingQueue(reg, backietest.RecordingQueueOptions{Middleware: middleware(&recLog)})
+	want := scenario(real, &realLog)
+	require.Contains(t, want, "error: backie: create task: enqueue middleware panicked: oops")
+	require.Equal(t, want, scenario(rec, &recLog))
+
+	_, err := rec.CreateTask(context.WithValue(t.Context(), mwMode{}, "panic"), &Email{})
+	require.ErrorIs(t, err, backie.ErrMiddlewarePanicked)
+	require.ErrorContains(t, err, "(*RecordingQueue).CreateTask", "with the stack")
+	_, err = rec.CreateTasks(context.WithValue(t.Context(), mwMode{}, "nul"), []backie.Task{&Email{}})
+	require.ErrorIs(t, err, backie.ErrEncodePayload)
+
+	tasks := rec.Tasks()
+	require.Len(t, tasks, 3)
+	for _, r := range tasks {
+		require.Equal(t, map[string]string{"tenant": "acme"}, r.Metadata)
+	}
+	require.Len(t, rec.Enqueued(), 4, "the held enqueue counts; refused ones do not")
 }
 
 // TestRecordingQueueFindAndRemove: FindTask, RemoveTask, RemoveTasksByType
