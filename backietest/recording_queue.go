@@ -30,7 +30,9 @@ import (
 // state at that clock. RecordingQueueOptions.Middleware wraps every
 // enqueue, as backie.QueueConfig.Middleware does on a PgQueue.
 //
-// Its tasks never run by themselves; RunRecord runs one.
+// Its tasks never run by themselves: RunRecord runs one without changing
+// the queue, and Drain runs the due ones, follow-ups included, and records
+// how they ended as a pool would.
 //
 // A RecordingQueue is safe for concurrent use. Its zero value is not
 // usable: create one with NewRecordingQueue.
@@ -47,7 +49,8 @@ type RecordingQueue struct {
 // RecordingQueueOptions tune NewRecordingQueue. Its zero value is valid.
 type RecordingQueueOptions struct {
 	// Now is the queue's clock: a task is created at Now(), and due then,
-	// or at its RunAt, or its RunAfter delay after Now(). Pass a fake
+	// or at its RunAt, or its RunAfter delay after Now(); RequireEnqueued
+	// judges states, and Drain runs what is due, at Now(). Pass a fake
 	// clock's Now to control them. Defaults to time.Now.
 	Now func() time.Time
 	// Middleware wraps every enqueue, the first outermost, as
@@ -288,7 +291,8 @@ func (q *RecordingQueue) Enqueued() []Enqueued {
 }
 
 // Tasks returns the records of the tasks the queue holds, oldest first:
-// unique tasks once, removed tasks not at all.
+// unique tasks once; removed tasks, and finished tasks a drain removed
+// (DrainOptions.Retention), not at all.
 func (q *RecordingQueue) Tasks() []*backie.TaskRecord {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -317,6 +321,101 @@ func (q *RecordingQueue) storedOf(name string) []*backie.TaskRecord {
 		}
 	}
 	return recs
+}
+
+// runNext does on the recording queue what PgQueue.RunNext does on a
+// table, for Drain: it claims the next task due by o.Now, or by the
+// queue's clock when that is later, in claim order, runs it in the calling
+// goroutine as a worker of a pool would, with the queue as its Queue, and
+// records how it ended as a pool would. It returns the task as claimed and
+// the attempt's result, or a nil task when none is due.
+func (q *RecordingQueue) runNext(ctx context.Context, o DrainOptions) (*backie.TaskRecord, *backie.AttemptResult, error) {
+	if q.reg == nil {
+		return nil, nil, fmt.Errorf("backie: run next: %w: RecordingQueue needs a registry (use NewRecordingQueue)", backie.ErrInvalidConfig)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, fmt.Errorf("backie: run next: %w", err)
+	}
+	rec := q.claim(q.dueBy(o.Now), o.Types)
+	if rec == nil {
+		return nil, nil, nil
+	}
+	res := backie.RunAttempt(ctx, q.reg, q, copyRecord(rec),
+		backie.AttemptOptions{Middleware: o.Middleware, Retention: o.Retention})
+	q.finish(rec, res, o.Retention, q.dueBy(o.Now))
+	return rec, &res, nil
+}
+
+// dueBy returns the time tasks must be due by: now, or the queue's clock
+// when now is earlier (follow-ups are created at the queue's clock).
+func (q *RecordingQueue) dueBy(now time.Time) time.Time {
+	if clock := q.now(); !now.After(clock) {
+		now = clock
+	}
+	return now.Truncate(time.Microsecond)
+}
+
+// claim marks the first task in claim order that is due by now, of a name
+// the registry knows and of one of types (any when empty), Running as a
+// pool's claim does (RunningAt now, one more Attempt), and returns a copy;
+// nil when none is due.
+func (q *RecordingQueue) claim(now time.Time, types []backie.TaskType) *backie.TaskRecord {
+	known := make(map[string]bool)
+	for _, n := range q.reg.Names() {
+		known[n] = true
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	next := -1
+	for i, r := range q.tasks {
+		if r.DoneAt != nil || r.RunningAt != nil || r.ScheduledAt.After(now) || !known[r.Name] ||
+			(len(types) > 0 && !slices.Contains(types, r.Type)) {
+			continue
+		}
+		if next < 0 || claimsBefore(r, q.tasks[next]) {
+			next = i
+		}
+	}
+	if next < 0 {
+		return nil
+	}
+	rec := copyRecord(q.tasks[next])
+	rec.RunningAt = &now
+	rec.Attempt++
+	q.tasks[next] = rec
+	return copyRecord(rec)
+}
+
+// claimsBefore reports whether a pool claims a before b: the higher
+// priority first, then the earlier scheduled_at, then the smaller id.
+func claimsBefore(a, b *backie.TaskRecord) bool {
+	switch {
+	case a.Priority != b.Priority:
+		return a.Priority < b.Priority
+	case !a.ScheduledAt.Equal(b.ScheduledAt):
+		return a.ScheduledAt.Before(b.ScheduledAt)
+	}
+	return bytes.Compare(a.ID[:], b.ID[:]) < 0
+}
+
+// finish records how the attempt of claimed ended, at now (see
+// finishAttempt). As a pool's finishing write, it changes nothing when
+// the task was removed or claimed again while it ran.
+func (q *RecordingQueue) finish(claimed *backie.TaskRecord, res backie.AttemptResult, retention backie.RetentionMode, now time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	i := slices.IndexFunc(q.tasks, func(r *backie.TaskRecord) bool { return r.ID == claimed.ID })
+	if i < 0 {
+		return
+	}
+	if r := q.tasks[i]; r.Attempt != claimed.Attempt || r.RunningAt == nil || r.DoneAt != nil {
+		return
+	}
+	if after := finishAttempt(q.tasks[i], res, retention, now); after != nil {
+		q.tasks[i] = after
+	} else {
+		q.tasks = slices.Delete(q.tasks, i, i+1)
+	}
 }
 
 // copyRecord returns a copy of rec that shares nothing with it.

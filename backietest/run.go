@@ -35,7 +35,7 @@ type RunOptions struct {
 //	timeout                  Error.Kind == backie.ErrorKindTimeout (Outcome Retry or Failed)
 //	panic                    Error.Kind == backie.ErrorKindPanic, Error.Stack; Err wraps backie.ErrTaskPanicked
 //	snooze                   Outcome == backie.OutcomeSnoozed, Delay the snooze
-//	cancelled                Outcome == backie.OutcomeCancelled (Drain only: a task cancelled while it ran)
+//	cancelled                Outcome == backie.OutcomeCancelled (Drain on a *backie.PgQueue only: a task cancelled while it ran)
 //
 // Err is what Run returned.
 type Result struct {
