@@ -40,16 +40,15 @@ func listRecent(tb testing.TB, src source, matched []*backie.TaskRecord) (string
 	if len(matched) > 0 {
 		head = strings.Replace(head, "instead", "(* matches)", 1)
 	}
-	return head + "\n" + listing(recs, len(matched) > 0, marked), nil
+	return head + "\n" + listing(recs, src.now(), len(matched) > 0, marked), nil
 }
 
-// listing writes recs as a table: name, type, state, priority,
+// listing writes recs as a table: name, type, state at now, priority,
 // scheduled_at and payload; with mark, a first column has * for the ids in
 // marked.
-func listing(recs []*backie.TaskRecord, mark bool, marked map[backie.TaskID]bool) string {
+func listing(recs []*backie.TaskRecord, now time.Time, mark bool, marked map[backie.TaskID]bool) string {
 	var b bytes.Buffer
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	now := time.Now()
 	prefix := func(r *backie.TaskRecord) string {
 		switch {
 		case !mark:

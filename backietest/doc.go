@@ -5,8 +5,10 @@
 //
 // [RecordingQueue] is a backie.Queue that records what is enqueued, with
 // the validation of PgQueue (the same errors for an unregistered type, a
-// bad unique hash, a payload JSON cannot encode). Give it to the code under
-// test, then look at [RecordingQueue.Enqueued], or assert with
+// bad unique hash, a payload JSON cannot encode), its records (RunAt,
+// RunAfter and WithPriority applied, at a clock of the test's:
+// [RecordingQueueOptions].Now) and its enqueue middleware. Give it to the
+// code under test, then look at [RecordingQueue.Enqueued], or assert with
 // [RequireEnqueued]:
 //
 //	queue := backietest.NewRecordingQueue(reg)
@@ -15,6 +17,8 @@
 //	backietest.RequireEnqueued[*SendEmail](t, queue, backietest.Want{
 //		Payload: map[string]any{"to": "ann@example.com"},
 //	})
+//
+// [Drain] runs its due tasks and their follow-ups, without a database.
 //
 // # Running a task
 //
@@ -26,20 +30,22 @@
 // *backie.PgQueue or a RecordingQueue. [RunRecord] runs a task that is
 // already stored.
 //
-// # Assertions on a database
+// # Assertions
 //
 // [RequireEnqueued] and [RequireNotEnqueued] look for tasks of a Go type,
 // narrowed by payload fields, state, priority, scheduled time and count
-// ([Want]), in a *backie.PgQueue's table or a RecordingQueue;
-// [RequireEnqueuedTx] and [RequireNotEnqueuedTx] in a transaction. Their
-// failure messages list what was enqueued instead.
+// ([Want]), in a *backie.PgQueue's table or a RecordingQueue (whose tasks'
+// states are judged at its clock); [RequireEnqueuedTx] and
+// [RequireNotEnqueuedTx] in a transaction. Their failure messages list
+// what was enqueued instead.
 //
 // # Draining a queue
 //
-// [Drain] runs every due task of a *backie.PgQueue in the test's goroutine,
-// one at a time, in claim order, follow-ups included, and records each as
-// a pool would, until none is due; it returns what ran. [DrainOptions].Now
-// is the test's clock, for tasks scheduled for later and retries.
+// [Drain] runs every due task of a *backie.PgQueue or a RecordingQueue in
+// the test's goroutine, one at a time, in claim order, follow-ups
+// included, and records each as a pool would, until none is due; it
+// returns what ran. [DrainOptions].Now, or the RecordingQueue's clock, is
+// the test's clock, for tasks scheduled for later and retries.
 //
 // # A database per test
 //

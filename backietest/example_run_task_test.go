@@ -18,7 +18,7 @@ func ExampleRunTask() {
 	res := backietest.RunTask(t, queue, &WelcomeEmail{To: "ann@example.com"})
 	fmt.Println(res.Outcome)
 	for _, e := range queue.Enqueued() {
-		fmt.Println(e.Record.Name, string(e.Record.Payload), len(e.Options), "option")
+		fmt.Println(e.Record.Name, string(e.Record.Payload), "due in", e.Record.ScheduledAt.Sub(e.Record.CreatedAt))
 	}
 
 	res = backietest.RunTask(t, queue, &WelcomeEmail{})
@@ -30,7 +30,7 @@ func ExampleRunTask() {
 	fmt.Println(res.Outcome, res.Record.Retries, res.Record.Timeout)
 	// Output:
 	// done
-	// reminder {"to":"ann@example.com"} 1 option
+	// reminder {"to":"ann@example.com"} due in 24h0m0s
 	// failed true no address
 	// done 20 10s
 }

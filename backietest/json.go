@@ -68,19 +68,3 @@ func jsonContains(has, sub any) bool {
 		return has == sub
 	}
 }
-
-// holdsNUL reports whether the JSON text b holds the escape \u0000 (a NUL
-// character in a string), which PostgreSQL's jsonb refuses: PgQueue fails
-// such an enqueue with ErrEncodePayload when it stores the task.
-func holdsNUL(b []byte) bool {
-	for i := 0; i < len(b); i++ {
-		if b[i] != '\\' {
-			continue
-		}
-		if bytes.HasPrefix(b[i+1:], []byte("u0000")) {
-			return true
-		}
-		i++ // skip the escaped character, which may be a backslash
-	}
-	return false
-}

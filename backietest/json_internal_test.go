@@ -36,20 +36,3 @@ func TestJSONContains(t *testing.T) {
 		}
 	}
 }
-
-// TestHoldsNUL: the escape of a NUL, and not an escaped backslash
-// followed by "u0000".
-func TestHoldsNUL(t *testing.T) {
-	for in, want := range map[string]bool{
-		`{"a":"x\u0000y"}`:   true,
-		`{"a\u0000":1}`:      true,
-		`{"a":"x\\u0000y"}`:  false,
-		`{"a":"x\\\u0000y"}`: true,
-		`{"a":"\u00001"}`:    true,
-		`{"a":"\u0001"}`:     false,
-	} {
-		if got := holdsNUL([]byte(in)); got != want {
-			t.Errorf("holdsNUL(%s) = %v, want %v", in, got, want)
-		}
-	}
-}

@@ -1,72 +1,59 @@
 package backietest
 
 import (
-	"context"
 	"errors"
-	"reflect"
-
-	"github.com/jackc/pgx/v5/pgxpool"
+	"fmt"
+	"time"
 
 	"github.com/backie-go/backie"
 )
 
 // This file builds task records as PgQueue.CreateTask would, without a
-// database, for the recording queue and RunTask.
-//
-// Stopgap. Backie exports neither the validation CreateTask applies nor the
-// lookup of a Go type's registered name, so the kit borrows both from a
-// PgQueue: an enqueue middleware sees the records "validated and with their
-// ids" and returns before anything is stored. This relies on two things
-// the library does today: PgQueue only checks that its pool is not nil
-// before it validates, and enqueue middleware runs before any statement.
-// TestPrepareMatchesPgQueue pins every error and every field to a real
-// PgQueue's, so a change of either fails a test. What would end it: an
-// exported Registry.NewRecord (validate as CreateTask does and return the
-// record it would store) and Registry.NameOf.
+// database, for the recording queue and RunTask: Registry.NewRecord
+// validates as CreateTask does, and the errors are worded as CreateTask's
+// and CreateTasks' (TestRecordingQueueValidatesAsPgQueue pins them).
 
-// errPrepared is what the capturing middleware returns instead of storing.
-var errPrepared = errors.New("backietest: prepared, not stored")
-
-// unusedPool is the pool of the capturing PgQueue: never connected, never
-// used, since the middleware stops every call before the insert.
-var unusedPool = new(pgxpool.Pool)
-
-// prepare validates tasks and returns the records that CreateTask (one is
-// true) or CreateTasks would store, with the errors they would return. The
-// records have no CreatedAt or ScheduledAt: the database sets those.
-func prepare(ctx context.Context, reg *backie.Registry, one bool, tasks []backie.Task, opts []backie.CreateOption) ([]*backie.TaskRecord, error) {
-	var got []*backie.TaskRecord
-	capture := func(_ context.Context, recs []*backie.TaskRecord, _ func(context.Context) error) error {
-		got = recs
-		return errPrepared
-	}
-	q := backie.NewPgQueue(unusedPool, reg, backie.QueueConfig{Middleware: []backie.EnqueueMiddleware{capture}})
-	var err error
+// newRecords validates tasks as CreateTask (one is true) or CreateTasks
+// does and returns the records it would store, created at now and due
+// when their options say, to the microsecond as PostgreSQL keeps them; or
+// the error it would return.
+func newRecords(reg *backie.Registry, now time.Time, one bool, tasks []backie.Task, opts []backie.CreateOption) ([]*backie.TaskRecord, error) {
+	op := "create tasks"
 	if one {
-		_, err = q.CreateTask(ctx, tasks[0], opts...)
-	} else {
-		_, err = q.CreateTasks(ctx, tasks, opts...)
+		op = "create task"
 	}
-	switch {
-	case errors.Is(err, errPrepared):
-		return got, nil
-	case err != nil:
-		return nil, err
+	if reg == nil {
+		return nil, fmt.Errorf("backie: %s: %w: the queue has no registry", op, backie.ErrInvalidConfig)
 	}
-	return []*backie.TaskRecord{}, nil // CreateTasks of no tasks
+	recs := make([]*backie.TaskRecord, len(tasks))
+	for i, task := range tasks {
+		rec, err := reg.NewRecord(now, task, opts...)
+		if err != nil {
+			// NewRecord wraps what CreateTask wraps, as "backie: new
+			// record: %w"; CreateTasks names the task of a batch.
+			inner := errors.Unwrap(err)
+			if inner == nil {
+				inner = err
+			}
+			if len(tasks) > 1 {
+				return nil, fmt.Errorf("backie: %s: task %d of %d: %w", op, i, len(tasks), inner)
+			}
+			return nil, fmt.Errorf("backie: %s: %w", op, inner)
+		}
+		rec.CreatedAt = rec.CreatedAt.Truncate(time.Microsecond)
+		rec.ScheduledAt = rec.ScheduledAt.Truncate(time.Microsecond)
+		recs[i] = rec
+	}
+	return recs, nil
 }
 
-// nameOf returns the name T is registered under in reg. It enqueues T's
-// zero value through prepare (with the default priority, so that a zero
-// value's Priority cannot fail it).
-func nameOf[T backie.Task](ctx context.Context, reg *backie.Registry) (string, error) {
+// nameOf returns the name T is registered under in reg: the name of T's
+// zero value's Go type (a nil pointer for a pointer type), which NameOf
+// finds without encoding anything.
+func nameOf[T backie.Task](reg *backie.Registry) (string, error) {
+	if reg == nil {
+		return "", fmt.Errorf("%w: the queue has no registry", backie.ErrInvalidConfig)
+	}
 	var task T
-	if rt := reflect.TypeFor[T](); rt.Kind() == reflect.Pointer {
-		task = reflect.New(rt.Elem()).Interface().(T)
-	}
-	recs, err := prepare(ctx, reg, true, []backie.Task{task}, []backie.CreateOption{backie.WithPriority(backie.PriorityDefault)})
-	if err != nil {
-		return "", err
-	}
-	return recs[0].Name, nil
+	return reg.NameOf(task)
 }

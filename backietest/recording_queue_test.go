@@ -2,6 +2,9 @@ package backietest_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -93,9 +96,10 @@ func validationRegistry(t *testing.T) *backie.Registry {
 
 // TestRecordingQueueValidatesAsPgQueue pins the recording queue's errors
 // to the real queue's: the same sentinel and the same message for every
-// enqueue PgQueue refuses, one at a time and in a batch. The recording
-// queue borrows the library's validation (see prepare.go); if the
-// library's changes, this test says so.
+// enqueue PgQueue refuses, one at a time, in a batch of one and in a
+// batch. The recording queue validates with Registry.NewRecord and words
+// the errors as CreateTask and CreateTasks do (see prepare.go); if either
+// changes, this test says so.
 func TestRecordingQueueValidatesAsPgQueue(t *testing.T) {
 	t.Parallel()
 	reg := validationRegistry(t)
@@ -109,19 +113,13 @@ func TestRecordingQueueValidatesAsPgQueue(t *testing.T) {
 			_, recErr := rec.CreateTask(ctx, c.task, c.opts...)
 			require.ErrorIs(t, realErr, c.want)
 			require.ErrorIs(t, recErr, c.want)
-			if c.name == "NUL in the payload" {
-				// PostgreSQL refuses it, with its own message.
-				require.ErrorContains(t, recErr, "backie: create task: cannot encode task payload")
-			} else {
-				require.Equal(t, realErr.Error(), recErr.Error())
-			}
+			require.Equal(t, realErr.Error(), recErr.Error())
 
-			batch := []backie.Task{&Email{To: "first"}, c.task, &Email{To: "third"}}
-			_, realErr = real.CreateTasks(ctx, batch, c.opts...)
-			_, recErr = rec.CreateTasks(ctx, batch, c.opts...)
-			require.ErrorIs(t, realErr, c.want)
-			require.ErrorIs(t, recErr, c.want)
-			if c.name != "NUL in the payload" {
+			for _, batch := range [][]backie.Task{{c.task}, {&Email{To: "first"}, c.task, &Email{To: "third"}}} {
+				_, realErr = real.CreateTasks(ctx, batch, c.opts...)
+				_, recErr = rec.CreateTasks(ctx, batch, c.opts...)
+				require.ErrorIs(t, realErr, c.want)
+				require.ErrorIs(t, recErr, c.want)
 				require.Equal(t, realErr.Error(), recErr.Error())
 			}
 		})
@@ -134,49 +132,171 @@ func TestRecordingQueueValidatesAsPgQueue(t *testing.T) {
 }
 
 // TestRecordingQueueRecordsAsPgQueue: the records the recording queue
-// returns are those PgQueue returns, but for the id and the times; unique
-// tasks are stored once, and the second enqueue returns the first's record.
+// returns are those PgQueue returns, but for the id and the clock: created
+// at the queue's clock, and due when the options say, to the microsecond;
+// unique tasks are stored once, and the second enqueue returns the first's
+// record.
 func TestRecordingQueueRecordsAsPgQueue(t *testing.T) {
 	t.Parallel()
 	reg := newRegistry(t, nil)
 	real := backie.NewPgQueue(backietest.Pool(t), reg)
-	rec := backietest.NewRecordingQueue(reg)
+	clock := time.Date(2031, 5, 6, 7, 8, 9, 123456789, time.UTC)
+	rec := backietest.NewRecordingQueue(reg, backietest.RecordingQueueOptions{Now: func() time.Time { return clock }})
 	ctx := t.Context()
+	created := clock.Truncate(time.Microsecond)
+	at := time.Now().Add(time.Hour) // with nanoseconds, which PostgreSQL does not keep
+	var realWelcome backie.TaskID   // PgQueue's first Welcome
 
-	tasks := []backie.Task{&Email{To: "ann@example.com", Subject: "Hi"}, &Welcome{To: "ann@example.com"},
-		&Job{Do: doFail, Retries: 3, TimeoutMS: 1500}}
-	opts := []backie.CreateOption{backie.WithPriority(backie.PriorityUrgent)}
-	want, err := real.CreateTasks(ctx, tasks, opts...)
-	require.NoError(t, err)
-	got, err := rec.CreateTasks(ctx, tasks, opts...)
-	require.NoError(t, err)
-	require.Len(t, got, len(want))
-	for i := range want {
-		w, g := *want[i], *got[i]
-		require.NotEqual(t, w.ID, g.ID)
-		require.False(t, g.CreatedAt.IsZero())
-		require.Equal(t, g.CreatedAt, g.ScheduledAt)
-		w.ID, g.ID = backie.TaskID{}, backie.TaskID{}
-		w.CreatedAt, w.ScheduledAt, g.CreatedAt, g.ScheduledAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
-		require.Equal(t, w, g, "task %d", i)
+	for _, c := range []struct {
+		name string
+		opts []backie.CreateOption
+		// due is when a task created at created is due.
+		due func(created time.Time) time.Time
+	}{
+		{"no option", nil, func(c time.Time) time.Time { return c }},
+		{"WithPriority", []backie.CreateOption{backie.WithPriority(backie.PriorityUrgent)},
+			func(c time.Time) time.Time { return c }},
+		{"RunAt", []backie.CreateOption{backie.RunAt(at), backie.WithPriority(backie.PriorityLowest)},
+			func(time.Time) time.Time { return at.Truncate(time.Microsecond) }},
+		{"RunAt in the past", []backie.CreateOption{backie.RunAt(clock.Add(-time.Hour))},
+			func(time.Time) time.Time { return clock.Add(-time.Hour).Truncate(time.Microsecond) }},
+		{"RunAfter", []backie.CreateOption{backie.RunAfter(90 * time.Second)},
+			func(c time.Time) time.Time { return c.Add(90 * time.Second) }},
+		{"RunAfter after RunAt", []backie.CreateOption{backie.RunAt(at), backie.RunAfter(time.Minute)},
+			func(c time.Time) time.Time { return c.Add(time.Minute) }},
+		{"RunAfter of nothing", []backie.CreateOption{backie.RunAfter(-time.Minute)},
+			func(c time.Time) time.Time { return c }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tasks := []backie.Task{&Email{To: "ann@example.com", Subject: "Hi"}, &Welcome{To: c.name},
+				&Job{Do: doFail, Retries: 3, TimeoutMS: 1500}}
+			want, err := real.CreateTasks(ctx, tasks, c.opts...)
+			require.NoError(t, err)
+			got, err := rec.CreateTasks(ctx, tasks, c.opts...)
+			require.NoError(t, err)
+			require.Len(t, got, len(want))
+			if realWelcome == (backie.TaskID{}) {
+				realWelcome = want[1].ID
+			}
+			for i := range want {
+				w, g := *want[i], *got[i]
+				require.NotEqual(t, w.ID, g.ID)
+				require.True(t, created.Equal(g.CreatedAt), "created at the queue's clock: %v", g.CreatedAt)
+				require.True(t, c.due(g.CreatedAt).Equal(g.ScheduledAt), "due %v", g.ScheduledAt)
+				require.True(t, c.due(w.CreatedAt).Equal(w.ScheduledAt), "PgQueue: due %v", w.ScheduledAt)
+				w.ID, g.ID = backie.TaskID{}, backie.TaskID{}
+				w.CreatedAt, w.ScheduledAt, g.CreatedAt, g.ScheduledAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+				require.Equal(t, w, g, "task %d", i)
+			}
+			stored := rec.Tasks()
+			require.Equal(t, got[2], stored[len(stored)-1], "Tasks holds what the call returned")
+		})
 	}
 
 	// The unique task again: nothing stored, the holder's record returned.
-	again, err := real.CreateTask(ctx, &Welcome{To: "ann@example.com"})
+	welcome := &Welcome{To: "no option"}
+	first := backietest.RequireEnqueued[*Welcome](t, rec, backietest.Want{Payload: welcome, Count: 1})[0].Record
+	again, err := real.CreateTask(ctx, welcome)
 	require.NoError(t, err)
-	require.Equal(t, want[1].ID, again.ID)
-	recAgain, err := rec.CreateTask(ctx, &Welcome{To: "ann@example.com"})
+	require.Equal(t, realWelcome, again.ID)
+	recAgain, err := rec.CreateTask(ctx, welcome, backie.RunAfter(time.Hour))
 	require.NoError(t, err)
-	require.Equal(t, got[1].ID, recAgain.ID)
+	require.Equal(t, first, recAgain, "the holder's record, as it was stored")
 
 	enq := rec.Enqueued()
-	require.Len(t, enq, 4)
+	require.Len(t, enq, 22)
 	require.False(t, enq[1].Existing)
-	require.True(t, enq[3].Existing)
-	require.Equal(t, got[1].ID, enq[3].Record.ID)
-	require.Len(t, enq[0].Options, 1, "options are recorded as given")
-	require.Equal(t, tasks[0], enq[0].Task)
-	require.Len(t, rec.Tasks(), 3, "the unique task is stored once")
+	require.True(t, enq[21].Existing)
+	require.Equal(t, first.ID, enq[21].Record.ID)
+	require.Len(t, enq[21].Options, 1, "options are recorded as given")
+	require.Equal(t, &Email{To: "ann@example.com", Subject: "Hi"}, enq[0].Task)
+	require.Len(t, rec.Tasks(), 21, "the unique task is stored once")
+}
+
+// mwMode, in a context, tells the middleware of
+// TestRecordingQueueMiddleware what to do.
+type mwMode struct{}
+
+// TestRecordingQueueMiddleware: enqueue middleware runs on a recording
+// queue as on a PgQueue: in order, once per call, on records without
+// times until next stores them; its metadata is stored, its error and its
+// panic are the call's, and a NUL in its metadata is refused.
+func TestRecordingQueueMiddleware(t *testing.T) {
+	t.Parallel()
+	reg := newRegistry(t, nil)
+	middleware := func(log *[]string) []backie.EnqueueMiddleware {
+		outer := func(ctx context.Context, recs []*backie.TaskRecord, next func(context.Context) error) error {
+			first := recs[0]
+			*log = append(*log, fmt.Sprintf("outer: %d records, id set %v, created set %v, scheduled set %v",
+				len(recs), first.ID != backie.TaskID{}, !first.CreatedAt.IsZero(), !first.ScheduledAt.IsZero()))
+			switch ctx.Value(mwMode{}) {
+			case "refuse":
+				return errors.New("refused")
+			case "panic":
+				panic("oops")
+			case "nul":
+				first.Metadata = map[string]string{"k": "a\x00b"}
+			default:
+				for _, r := range recs {
+					r.Metadata = map[string]string{"tenant": "acme"}
+				}
+			}
+			id := first.ID
+			err := next(ctx)
+			*log = append(*log, fmt.Sprintf("outer after next: %v, created set %v, same id %v",
+				err, !first.CreatedAt.IsZero(), first.ID == id))
+			return err
+		}
+		inner := func(ctx context.Context, recs []*backie.TaskRecord, next func(context.Context) error) error {
+			*log = append(*log, "inner: tenant "+recs[0].Metadata["tenant"])
+			return next(ctx)
+		}
+		return []backie.EnqueueMiddleware{outer, inner}
+	}
+	// scenario enqueues on q and returns what happened, to compare.
+	scenario := func(q backie.Queue, log *[]string) []string {
+		ctx := t.Context()
+		with := func(mode string) context.Context { return context.WithValue(ctx, mwMode{}, mode) }
+		say := func(recs []*backie.TaskRecord, err error) {
+			if err != nil {
+				*log = append(*log, "error: "+strings.SplitN(err.Error(), "\n", 2)[0])
+				return
+			}
+			for _, r := range recs {
+				var payload map[string]any // a record read back from jsonb has its spacing
+				require.NoError(t, json.Unmarshal(r.Payload, &payload))
+				*log = append(*log, fmt.Sprintf("%s %v %v", r.Name, payload, r.Metadata))
+			}
+		}
+		one := func(r *backie.TaskRecord, err error) { say([]*backie.TaskRecord{r}, err) }
+		one(q.CreateTask(ctx, &Welcome{To: "ann@example.com"}))
+		one(q.CreateTask(ctx, &Welcome{To: "ann@example.com"})) // held: the holder's record
+		say(q.CreateTasks(ctx, []backie.Task{&Email{To: "a"}, &Email{To: "b"}}))
+		one(q.CreateTask(with("refuse"), &Email{To: "c"}))
+		one(q.CreateTask(with("panic"), &Email{To: "d"}))
+		say(q.CreateTasks(with("nul"), []backie.Task{&Email{To: "e"}, &Email{To: "f"}}))
+		return *log
+	}
+
+	var realLog, recLog []string
+	real := backie.NewPgQueue(backietest.Pool(t), reg, backie.QueueConfig{Middleware: middleware(&realLog)})
+	rec := backietest.NewRecordingQueue(reg, backietest.RecordingQueueOptions{Middleware: middleware(&recLog)})
+	want := scenario(real, &realLog)
+	require.Contains(t, want, "error: backie: create task: enqueue middleware panicked: oops")
+	require.Equal(t, want, scenario(rec, &recLog))
+
+	_, err := rec.CreateTask(context.WithValue(t.Context(), mwMode{}, "panic"), &Email{})
+	require.ErrorIs(t, err, backie.ErrMiddlewarePanicked)
+	require.ErrorContains(t, err, "(*RecordingQueue).CreateTask", "with the stack")
+	_, err = rec.CreateTasks(context.WithValue(t.Context(), mwMode{}, "nul"), []backie.Task{&Email{}})
+	require.ErrorIs(t, err, backie.ErrEncodePayload)
+
+	tasks := rec.Tasks()
+	require.Len(t, tasks, 3)
+	for _, r := range tasks {
+		require.Equal(t, map[string]string{"tenant": "acme"}, r.Metadata)
+	}
+	require.Len(t, rec.Enqueued(), 4, "the held enqueue counts; refused ones do not")
 }
 
 // TestRecordingQueueFindAndRemove: FindTask, RemoveTask, RemoveTasksByType

@@ -23,7 +23,9 @@ type Want struct {
 	// matter (map[string]any{"to": "ann@example.com"}); a struct names
 	// every field it encodes. Defaults to nil: any payload.
 	Payload any
-	// State is the task's state now (TaskRecord.State). Defaults to "":
+	// State is the task's state now (TaskRecord.StateAt): by the test's
+	// clock (time.Now) for a database, by the queue's clock
+	// (RecordingQueueOptions.Now) for a RecordingQueue. Defaults to "":
 	// any state.
 	State backie.TaskState
 	// Priority is the task's priority. Defaults to 0: any priority.
@@ -33,8 +35,9 @@ type Want struct {
 	ScheduledAt time.Time
 	// ScheduledWithin is how far from ScheduledAt the task's scheduled_at
 	// may be: enough to cover the time between a test's time.Now() and the
-	// database's now() when the task was enqueued with RunAfter. Defaults
-	// to 0: the same microsecond (PostgreSQL keeps microseconds).
+	// database's now() (or a RecordingQueue's clock) when the task was
+	// enqueued with RunAfter. Defaults to 0: the same microsecond
+	// (PostgreSQL keeps microseconds, and so does a RecordingQueue).
 	ScheduledWithin time.Duration
 	// Count is how many tasks must match (RequireEnqueued only). Defaults
 	// to 0: at least one.
@@ -154,7 +157,7 @@ func requireNotEnqueued[T backie.Task](tb testing.TB, op string, src source, reg
 		return
 	}
 	tb.Fatalf("backietest: %s: %d task%s %q (%s)%s enqueued:\n%s", op, len(matches), plural(len(matches)), name,
-		reflect.TypeFor[T](), w.describe(), listing(matches, false, nil))
+		reflect.TypeFor[T](), w.describe(), listing(matches, src.now(), false, nil))
 }
 
 // find returns T's name and its tasks in src that match w; ok is false
@@ -162,7 +165,7 @@ func requireNotEnqueued[T backie.Task](tb testing.TB, op string, src source, reg
 func find[T backie.Task](tb testing.TB, op string, src source, reg *backie.Registry, w Want) (name string, matches []*backie.TaskRecord, ok bool) {
 	tb.Helper()
 	ctx := tb.Context()
-	name, err := nameOf[T](ctx, reg)
+	name, err := nameOf[T](reg)
 	if err != nil {
 		tb.Fatalf("backietest: %s: the name of %s: %v", op, reflect.TypeFor[T](), err)
 		return "", nil, false
@@ -177,61 +180,32 @@ func find[T backie.Task](tb testing.TB, op string, src source, reg *backie.Regis
 		tb.Fatalf("backietest: %s: read the tasks %q: %v", op, name, err)
 		return "", nil, false
 	}
-	now := time.Now()
+	now := src.now()
 	for _, rec := range recs {
-		if !m.rest(rec) {
-			continue
-		}
-		if w.judgesSchedule() && src.scheduleUnknown(rec.ID) {
-			tb.Fatalf("backietest: %s: task %s %q was enqueued on a RecordingQueue with options, whose schedule it cannot know "+
-				"(Backie does not export how to apply a CreateOption): check its state and schedule on a database, "+
-				"or its options in RecordingQueue.Enqueued", op, rec.ID, name)
-			return "", nil, false
-		}
-		if m.schedule(rec, now) {
+		if m(rec, now) {
 			matches = append(matches, rec)
 		}
 	}
 	return name, matches, true
 }
 
-// judgesSchedule reports whether w looks at when a task is due.
-func (w Want) judgesSchedule() bool {
-	return !w.ScheduledAt.IsZero() || w.State == backie.StateReady || w.State == backie.StateScheduled
-}
-
-// matcher is the test of a Want, in two parts: what does not depend on
-// when a task is due, and what does.
-type matcher struct {
-	rest     func(*backie.TaskRecord) bool
-	schedule func(*backie.TaskRecord, time.Time) bool
-}
-
-// matcher returns the test of w.
-func (w Want) matcher() (matcher, error) {
+// matcher returns the test of w: whether a task matches, its state judged
+// at now.
+func (w Want) matcher() (func(rec *backie.TaskRecord, now time.Time) bool, error) {
 	var payload any
 	if w.Payload != nil {
 		b, err := json.Marshal(w.Payload)
 		if err != nil {
-			return matcher{}, fmt.Errorf("Want.Payload: %w", err)
+			return nil, fmt.Errorf("Want.Payload: %w", err)
 		}
 		if payload, err = decodeJSON(b); err != nil {
-			return matcher{}, fmt.Errorf("Want.Payload: %w", err)
+			return nil, fmt.Errorf("Want.Payload: %w", err)
 		}
 	}
-	rest := func(rec *backie.TaskRecord) bool {
+	return func(rec *backie.TaskRecord, now time.Time) bool {
 		if w.Priority != 0 && rec.Priority != w.Priority {
 			return false
 		}
-		if w.Payload != nil {
-			stored, err := decodeJSON(rec.Payload)
-			if err != nil || !jsonContains(stored, payload) {
-				return false
-			}
-		}
-		return true
-	}
-	schedule := func(rec *backie.TaskRecord, now time.Time) bool {
 		if w.State != "" && rec.StateAt(now) != w.State {
 			return false
 		}
@@ -241,9 +215,14 @@ func (w Want) matcher() (matcher, error) {
 				return false
 			}
 		}
+		if w.Payload != nil {
+			stored, err := decodeJSON(rec.Payload)
+			if err != nil || !jsonContains(stored, payload) {
+				return false
+			}
+		}
 		return true
-	}
-	return matcher{rest: rest, schedule: schedule}, nil
+	}, nil
 }
 
 // describe says what w asks for, after a task's name.

@@ -90,7 +90,9 @@ func TestRequireEnqueued(t *testing.T) {
 	})
 	t.Run("misuse", func(t *testing.T) {
 		requireFails(t, func(tb testing.TB) { backietest.RequireEnqueued[*Unregistered](tb, q) },
-			"backietest: RequireEnqueued: the name of *backietest_test.Unregistered: backie: create task: task type not registered")
+			"backietest: RequireEnqueued: the name of *backietest_test.Unregistered: backie: name of task: task type not registered")
+		requireFails(t, func(tb testing.TB) { backietest.RequireEnqueued[*Email](tb, new(backietest.RecordingQueue)) },
+			"backietest: RequireEnqueued: the name of *backietest_test.Email: invalid configuration: the queue has no registry")
 		requireFails(t, func(tb testing.TB) {
 			backietest.RequireEnqueued[*Email](tb, q, backietest.Want{Payload: func() {}})
 		}, "backietest: RequireEnqueued: Want.Payload: json: unsupported type")
@@ -157,27 +159,55 @@ func TestRequireEnqueuedTx(t *testing.T) {
 }
 
 // TestRequireEnqueuedRecording: the same assertions on a RecordingQueue,
-// which refuses to judge the schedule of a task enqueued with options.
+// whose tasks are due when their options say, and in the state its clock
+// says.
 func TestRequireEnqueuedRecording(t *testing.T) {
 	t.Parallel()
-	q := backietest.NewRecordingQueue(newRegistry(t, nil))
+	clock := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
+	q := backietest.NewRecordingQueue(newRegistry(t, nil), backietest.RecordingQueueOptions{
+		Now: func() time.Time { return clock },
+	})
 	ctx := t.Context()
-	_, err := q.CreateTask(ctx, &Email{To: "ann@example.com"})
-	require.NoError(t, err)
-	_, err = q.CreateTask(ctx, &Email{To: "bob@example.com"}, backie.WithPriority(backie.PriorityLow))
-	require.NoError(t, err)
+	for _, e := range []struct {
+		to   string
+		opts []backie.CreateOption
+	}{
+		{"ann@example.com", nil},
+		{"bob@example.com", []backie.CreateOption{backie.WithPriority(backie.PriorityLow)}},
+		{"carl@example.com", []backie.CreateOption{backie.RunAfter(time.Hour)}},
+		{"dan@example.com", []backie.CreateOption{backie.RunAt(clock.Add(2 * time.Hour))}},
+	} {
+		_, err := q.CreateTask(ctx, &Email{To: e.to}, e.opts...)
+		require.NoError(t, err)
+	}
 
-	found := backietest.RequireEnqueued[*Email](t, q, backietest.Want{Count: 2})
+	found := backietest.RequireEnqueued[*Email](t, q, backietest.Want{Count: 4})
 	require.Equal(t, "bob@example.com", found[1].Task.To)
 	backietest.RequireEnqueued[*Email](t, q, backietest.Want{Priority: backie.PriorityLow, Count: 1})
 	backietest.RequireEnqueued[*Email](t, q, backietest.Want{Payload: map[string]any{"to": "ann@example.com"},
 		State: backie.StateReady})
+	backietest.RequireEnqueued[*Email](t, q, backietest.Want{State: backie.StateReady, Count: 2})
+	found = backietest.RequireEnqueued[*Email](t, q, backietest.Want{State: backie.StateScheduled, Count: 2})
+	require.Equal(t, "carl@example.com", found[0].Task.To)
+	found = backietest.RequireEnqueued[*Email](t, q, backietest.Want{ScheduledAt: clock.Add(time.Hour), Count: 1})
+	require.Equal(t, "carl@example.com", found[0].Task.To, "RunAfter's delay after the clock, to the microsecond")
+	found = backietest.RequireEnqueued[*Email](t, q, backietest.Want{ScheduledAt: clock.Add(2 * time.Hour), Count: 1})
+	require.Equal(t, "dan@example.com", found[0].Task.To, "RunAt's time")
+	backietest.RequireNotEnqueued[*Email](t, q, backietest.Want{ScheduledAt: clock.Add(time.Hour + time.Microsecond)})
 	backietest.RequireNotEnqueued[*Welcome](t, q)
 
 	requireFails(t, func(tb testing.TB) {
-		backietest.RequireEnqueued[*Email](tb, q, backietest.Want{Payload: map[string]any{"to": "carl@example.com"}})
-	}, `no task "email"`, "enqueued instead (2 tasks, oldest first):", "bob@example.com")
+		backietest.RequireEnqueued[*Email](tb, q, backietest.Want{Payload: map[string]any{"to": "eve@example.com"}})
+	}, `no task "email"`, "enqueued instead (4 tasks, oldest first):",
+		`email  common  ready      3         `+formatTime(clock)+`  {"to":"bob@example.com"}`,
+		`email  common  scheduled  2         `+formatTime(clock.Add(2*time.Hour))+`  {"to":"dan@example.com"}`)
 	requireFails(t, func(tb testing.TB) {
-		backietest.RequireEnqueued[*Email](tb, q, backietest.Want{State: backie.StateScheduled})
-	}, "was enqueued on a RecordingQueue with options, whose schedule it cannot know")
+		backietest.RequireNotEnqueued[*Email](tb, q, backietest.Want{State: backie.StateScheduled})
+	}, `2 tasks "email" (*backietest_test.Email) with state scheduled enqueued:`, "carl@example.com", "dan@example.com")
+
+	// The clock moves: carl's task is due.
+	clock = clock.Add(time.Hour)
+	found = backietest.RequireEnqueued[*Email](t, q, backietest.Want{State: backie.StateScheduled, Count: 1})
+	require.Equal(t, "dan@example.com", found[0].Task.To)
+	backietest.RequireEnqueued[*Email](t, q, backietest.Want{State: backie.StateReady, Count: 3})
 }

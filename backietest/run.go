@@ -35,7 +35,7 @@ type RunOptions struct {
 //	timeout                  Error.Kind == backie.ErrorKindTimeout (Outcome Retry or Failed)
 //	panic                    Error.Kind == backie.ErrorKindPanic, Error.Stack; Err wraps backie.ErrTaskPanicked
 //	snooze                   Outcome == backie.OutcomeSnoozed, Delay the snooze
-//	cancelled                Outcome == backie.OutcomeCancelled (Drain only: a task cancelled while it ran)
+//	cancelled                Outcome == backie.OutcomeCancelled (Drain on a *backie.PgQueue only: a task cancelled while it ran)
 //
 // Err is what Run returned.
 type Result struct {
@@ -62,7 +62,8 @@ func (r *Result) String() string {
 // a pool would, without a pool and without storing the task: it validates
 // task as CreateTask does (a task CreateTask refuses fails the test), gives
 // Run a record (backie.RecordFromContext) with a new id, Attempt 1 and
-// opts.Retries, applies the task's timeout, contains a panic, and returns
+// opts.Retries, created and claimed at q's clock (a RecordingQueue's
+// RecordingQueueOptions.Now, otherwise time.Now), applies the task's timeout, contains a panic, and returns
 // how the attempt ended. The task that runs is decoded from task's JSON
 // with q's registry, as in a pool: a task registered with a constructor
 // gets the dependencies the constructor sets, whatever task holds. Run
@@ -79,14 +80,12 @@ func RunTask(tb testing.TB, q Queue, task backie.Task, opts ...RunOptions) *Resu
 		return nil
 	}
 	o := runOptions(opts)
-	recs, err := prepare(tb.Context(), q.Registry(), true, []backie.Task{task}, nil)
+	recs, err := newRecords(q.Registry(), clockOf(q)(), true, []backie.Task{task}, nil)
 	if err != nil {
 		tb.Fatalf("backietest: RunTask: %v", err)
 		return nil
 	}
 	rec := recs[0]
-	now := time.Now().Truncate(time.Microsecond)
-	rec.CreatedAt, rec.ScheduledAt = now, now
 	rec.Retries = o.Retries
 	return run(tb, q, rec, o)
 }
@@ -95,7 +94,7 @@ func RunTask(tb testing.TB, q Queue, task backie.Task, opts ...RunOptions) *Resu
 // goroutine, as a worker of a pool would: for example a task that
 // RequireEnqueued found, or one a RecordingQueue recorded. The task sees a
 // copy of rec claimed as a pool would claim it (Attempt one more,
-// RunningAt now). A record whose name q's registry does not know, or whose
+// RunningAt now by q's clock). A record whose name q's registry does not know, or whose
 // payload no longer decodes, fails its attempt for good (Outcome Failed,
 // Error.Kind backie.ErrorKindDecode), as in a pool.
 //
@@ -121,7 +120,7 @@ func runOptions(opts []RunOptions) RunOptions {
 // run claims rec as a pool would (in memory) and runs it.
 func run(tb testing.TB, q Queue, rec *backie.TaskRecord, o RunOptions) *Result {
 	tb.Helper()
-	now := time.Now()
+	now := clockOf(q)().Truncate(time.Microsecond)
 	rec.RunningAt = &now
 	rec.Attempt++
 	if o.Timeout > 0 {

@@ -69,7 +69,10 @@ func TestRunTaskOutcomes(t *testing.T) {
 func TestRunTaskRecord(t *testing.T) {
 	t.Parallel()
 	seen := make(chan *backie.TaskRecord, 1)
-	q := backietest.NewRecordingQueue(newRegistry(t, seen))
+	clock := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
+	q := backietest.NewRecordingQueue(newRegistry(t, seen), backietest.RecordingQueueOptions{
+		Now: func() time.Time { return clock },
+	})
 	var wrapped *backie.TaskRecord
 	mw := func(ctx context.Context, task backie.Task, rec *backie.TaskRecord, next func(context.Context) error) error {
 		wrapped = rec
@@ -82,7 +85,9 @@ func TestRunTaskRecord(t *testing.T) {
 	require.Equal(t, 1, rec.Attempt)
 	require.Equal(t, 2, rec.Retries)
 	require.Equal(t, 5, rec.MaxRetries)
-	require.NotNil(t, rec.RunningAt)
+	require.Equal(t, clock, rec.CreatedAt, "created, due and claimed at the queue's clock")
+	require.Equal(t, clock, rec.ScheduledAt)
+	require.Equal(t, clock, *rec.RunningAt)
 	require.Equal(t, backie.StateRunning, rec.State())
 	require.Equal(t, rec.ID, res.Record.ID)
 	require.Equal(t, rec.ID, wrapped.ID)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -19,9 +20,9 @@ type source interface {
 	// recent returns the n newest tasks of any name, oldest first, and
 	// whether there are older ones.
 	recent(ctx context.Context, n int) ([]*backie.TaskRecord, bool, error)
-	// scheduleUnknown reports whether the source cannot know when task id
-	// is due.
-	scheduleUnknown(id backie.TaskID) bool
+	// now is the time a task's state is judged at: the test's clock for
+	// a database, the queue's for a RecordingQueue.
+	now() time.Time
 }
 
 // sourceOf returns the source of q, or fails the test for a queue the kit
@@ -70,7 +71,7 @@ func (s poolSource) recent(ctx context.Context, n int) ([]*backie.TaskRecord, bo
 	return page.Tasks, page.Next != "", nil
 }
 
-func (poolSource) scheduleUnknown(backie.TaskID) bool { return false }
+func (poolSource) now() time.Time { return time.Now() }
 
 // txSource reads the table in a transaction, which has no ListTasks: it
 // finds the ids itself and reads each task with FindTaskTx, so that the
@@ -119,7 +120,7 @@ func (s txSource) find(ctx context.Context, sql string, args ...any) ([]*backie.
 	return recs, nil
 }
 
-func (txSource) scheduleUnknown(backie.TaskID) bool { return false }
+func (txSource) now() time.Time { return time.Now() }
 
 // memSource reads a RecordingQueue.
 type memSource struct{ q *RecordingQueue }
@@ -136,4 +137,4 @@ func (s memSource) recent(_ context.Context, n int) ([]*backie.TaskRecord, bool,
 	return recs, false, nil
 }
 
-func (s memSource) scheduleUnknown(id backie.TaskID) bool { return s.q.scheduleUnknown(id) }
+func (s memSource) now() time.Time { return s.q.now() }
