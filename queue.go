@@ -44,9 +44,10 @@ func RunAt(t time.Time) CreateOption {
 }
 
 // RunAfter makes the task due d after it is stored (measured by the
-// database's clock). A d <= 0 makes it Ready at once.
+// database's clock), in whole milliseconds (d is truncated). A d <= 0
+// makes it Ready at once.
 func RunAfter(d time.Duration) CreateOption {
-	return func(o *createOptions) { o.delay = max(d, 0); o.runAt = nil }
+	return func(o *createOptions) { o.delay = max(d, 0).Truncate(time.Millisecond); o.runAt = nil }
 }
 
 // WithPriority gives the task priority p instead of its Priority(): from

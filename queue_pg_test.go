@@ -933,6 +933,10 @@ func TestRegistryNewRecord(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, clock.Add(time.Minute), rec.ScheduledAt)
 	require.Equal(t, clock, rec.CreatedAt)
+	// RunAfter counts whole milliseconds, as PgQueue stores it.
+	rec, err = reg.NewRecord(clock, &enqTask{N: 1}, backie.RunAfter(1500*time.Microsecond))
+	require.NoError(t, err)
+	require.Equal(t, clock.Add(time.Millisecond), rec.ScheduledAt)
 	for name, task := range map[string]backie.Task{
 		"unregistered": &enqUnregisteredTask{}, "nil": nil, "unencodable": &enqChanTask{C: make(chan int)},
 		"bad hash": &enqHashTask{Hash: strings.Repeat("h", 200)}, "Uniq fails": &enqUnhashableTask{C: make(chan int)},
@@ -947,11 +951,16 @@ func TestRegistryNewRecord(t *testing.T) {
 		}
 	}
 	require.Zero(t, enqCount(t, pool), "nothing stored")
+	stored, err := q.CreateTask(t.Context(), &enqTask{N: 2}, backie.RunAfter(1999*time.Microsecond))
+	require.NoError(t, err)
+	require.Equal(t, time.Millisecond, stored.ScheduledAt.Sub(stored.CreatedAt))
 	name, err := reg.NameOf(&enqMailTask{})
 	require.NoError(t, err)
 	require.Equal(t, "enq_mail", name)
 	_, err = reg.NameOf(&enqUnregisteredTask{})
 	require.ErrorIs(t, err, backie.ErrTaskNotRegistered)
+	_, err = (*backie.Registry)(nil).NameOf(&enqMailTask{})
+	require.ErrorIs(t, err, backie.ErrInvalidConfig)
 	// An escaped backslash before u0000 is not a NUL.
 	_, err = q.CreateTask(t.Context(), &enqTask{Note: `\u0000`})
 	require.NoError(t, err)

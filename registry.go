@@ -161,6 +161,9 @@ func (r *Registry) Len() int {
 // NameOf returns the name task's Go type is registered under, or an error
 // wrapping ErrTaskNotRegistered.
 func (r *Registry) NameOf(task Task) (string, error) {
+	if r == nil {
+		return "", fmt.Errorf("backie: name of task: %w: nil registry", ErrInvalidConfig)
+	}
 	name, err := r.nameOf(task)
 	if err != nil {
 		return "", fmt.Errorf("backie: name of task: %w", err)
