@@ -25,14 +25,17 @@ func TestClaimAheadBuffer(t *testing.T) {
 	started := make(chan int, 16)
 	deadlines := make(chan time.Duration, 16)
 	env := wpNewEnv(t, db, func(ctx context.Context, _ backie.Queue, task *wpTask) error {
+		if task.N >= warmN {
+			return nil
+		}
 		started <- task.N
 		d, _ := ctx.Deadline()
 		deadlines <- time.Until(d)
-		if task.N < 100 {
-			<-release
-		}
+		<-release
 		return nil
 	})
+	wp, stop := wpStart(t, env.q, backie.Config{Workers: 2, ClaimAhead: 3, PollInterval: time.Minute})
+	warmUp(t, env)
 	// 2 workers, 3 more claimed ahead: tasks 0..1 run, 2..4 wait.
 	tasks := make([]*wpTask, 8)
 	for i := range tasks {
@@ -40,7 +43,6 @@ func TestClaimAheadBuffer(t *testing.T) {
 		tasks[i].TimeoutMS = 500
 	}
 	recs := env.create(t, tasks...)
-	wp, stop := wpStart(t, env.q, backie.Config{Workers: 2, ClaimAhead: 3, PollInterval: time.Minute})
 	wpRecv(t, started, "a task")
 	wpRecv(t, started, "a task")
 	waiting := func() int64 {
@@ -82,6 +84,9 @@ func TestClaimAheadReleasedAtStop(t *testing.T) {
 			var once sync.Once
 			started := make(chan int, 16)
 			env := wpNewEnv(t, db, func(ctx context.Context, _ backie.Queue, task *wpTask) error {
+				if task.N >= warmN {
+					return nil
+				}
 				runs.add(task.N)
 				started <- task.N
 				select {
@@ -91,17 +96,18 @@ func TestClaimAheadReleasedAtStop(t *testing.T) {
 				}
 				return nil
 			})
+			grace := time.Minute
+			if hard {
+				grace = 10 * time.Millisecond
+			}
+			wp, stop := wpStart(t, env.q, backie.Config{Workers: 2, ClaimAhead: 4, ShutdownGrace: grace})
+			warmUp(t, env)
 			tasks := make([]*wpTask, 6)
 			for i := range tasks {
 				tasks[i] = env.task(i)
 				tasks[i].Retries = 3
 			}
 			recs := env.create(t, tasks...)
-			grace := time.Minute
-			if hard {
-				grace = 10 * time.Millisecond
-			}
-			wp, stop := wpStart(t, env.q, backie.Config{Workers: 2, ClaimAhead: 4, ShutdownGrace: grace})
 			wpRecv(t, started, "a task")
 			wpRecv(t, started, "a task")
 			env.await(t, func() bool {
@@ -134,6 +140,23 @@ func TestClaimAheadReleasedAtStop(t *testing.T) {
 			}
 		})
 	}
+}
+
+// warmN and up are the tasks warmUp creates; the tests' handlers return
+// at once for them.
+const warmN = 1000
+
+// warmUp runs a few tasks that return at once on the started pool, so that
+// it has timed its attempts and claims and fills its claim-ahead buffer
+// (a pool claims ahead only once it knows how long its tasks take).
+func warmUp(t *testing.T, env *wpEnv) {
+	t.Helper()
+	warm := make([]*wpTask, 20)
+	for i := range warm {
+		warm[i] = env.task(warmN + i)
+	}
+	env.create(t, warm...)
+	env.eventuallyEmpty(t)
 }
 
 func boolInt(b bool) int {

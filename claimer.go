@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -19,22 +20,40 @@ import (
 // slots counts the workers free to start a task. The claimer takes a slot
 // for each task it hands out, and a worker gives its slot back when it has
 // finished; so at most total tasks are out at once, and a jobs channel of
-// capacity total never blocks the claimer.
+// capacity total never blocks the claimer. The workers also keep the mean
+// duration of their attempts, which sizes the claim-ahead buffer.
 type slots struct {
-	total int64
-	free  atomic.Int64
-	freed chan struct{} // a slot came back (capacity 1)
+	total   int64
+	workers int64
+	free    atomic.Int64
+	freed   chan struct{} // a slot came back (capacity 1)
+	runNS   atomic.Int64  // moving mean of the attempts' durations; 0: none yet
 }
 
-func newSlots(n int) *slots {
-	s := &slots{total: int64(n), freed: make(chan struct{}, 1)}
-	s.free.Store(int64(n))
+func newSlots(workers, ahead int) *slots {
+	s := &slots{total: int64(workers + ahead), workers: int64(workers), freed: make(chan struct{}, 1)}
+	s.free.Store(s.total)
 	return s
 }
 
 func (s *slots) available() int { return int(s.free.Load()) }
 func (s *slots) allFree() bool  { return s.free.Load() == s.total }
 func (s *slots) take(n int)     { s.free.Add(-int64(n)) }
+
+// ran adds an attempt that ran for d to the mean duration (weight 1/8).
+func (s *slots) ran(d time.Duration) {
+	ns := max(int64(d), 1)
+	for {
+		old := s.runNS.Load()
+		next := ns
+		if old > 0 {
+			next = old + (ns-old)/8
+		}
+		if s.runNS.CompareAndSwap(old, max(next, 1)) {
+			return
+		}
+	}
+}
 
 // release gives a slot back and wakes the claimer.
 func (s *slots) release() {
@@ -50,14 +69,20 @@ func (s *slots) release() {
 // The slots are the workers plus the claim-ahead buffer (ahead): tasks
 // claimed while every worker is busy wait in jobs, so that a worker that
 // finishes starts its next task at once instead of waiting for a claim's
-// round trip. With a buffer, the claimer claims again once there is room
-// for half the buffer, or at once when the buffer has run dry.
+// round trip. The buffer holds what the workers finish in
+// aheadRoundTrips claims' round trips, at the mean duration of their
+// attempts, at most ahead: a full buffer for short tasks, whose claims it
+// batches, and a task or none for long ones, which a buffer would keep
+// from the other pools. With a buffer, the claimer claims
+// again once there is room for half the buffer, or at once when the buffer
+// has run dry.
 type claimer struct {
 	db    *pgxpool.Pool
 	log   *slog.Logger
 	slots *slots
 	jobs  chan *TaskRecord // capacity slots.total
-	ahead int              // the claim-ahead buffer's size
+	ahead int              // the claim-ahead buffer's largest size
+	rtt   time.Duration    // moving mean of the claims' round trips
 	// hold records the tasks of each claim before they are sent on jobs;
 	// release gives back a task no worker started.
 	hold    func([]*TaskRecord)
@@ -198,8 +223,8 @@ func (c *claimer) run(ctx context.Context) {
 		polled = true
 	)
 	for ctx.Err() == nil {
-		free := c.slots.available()
-		if free == 0 {
+		free := c.room()
+		if free <= 0 {
 			select {
 			case <-ctx.Done():
 				return
@@ -290,9 +315,9 @@ func (c *claimer) cooldown(ctx context.Context, timer *time.Timer) bool {
 // the buffer has run dry while a slot is free. It reports whether ctx is
 // still live.
 func (c *claimer) waitForRoom(ctx context.Context, _ *time.Timer) bool {
-	want := max(1, c.ahead/2)
+	want := max(1, c.aheadNow()/2)
 	for {
-		free := c.slots.available()
+		free := c.room()
 		if free >= want || (free > 0 && len(c.jobs) == 0) {
 			return true
 		}
@@ -302,6 +327,31 @@ func (c *claimer) waitForRoom(ctx context.Context, _ *time.Timer) bool {
 		case <-c.slots.freed:
 		}
 	}
+}
+
+// aheadRoundTrips is how many claims' round trips of work the claim-ahead
+// buffer holds. The claimer claims again when half of it is free, so the
+// other half covers the next claim's round trip twice over.
+const aheadRoundTrips = 4
+
+// aheadNow is the size of the claim-ahead buffer now: what the workers
+// finish in aheadRoundTrips claim round trips, rounded, at most ahead.
+// Until an attempt has finished and a claim has been timed, none: a pool
+// claims ahead only once it knows how long its tasks take, so a pool that
+// starts on long tasks, or whose first tasks hang, holds none back.
+func (c *claimer) aheadNow() int {
+	run := c.slots.runNS.Load()
+	if c.ahead == 0 || run == 0 || c.rtt == 0 {
+		return 0
+	}
+	n := float64(c.slots.workers) * aheadRoundTrips * float64(c.rtt) / float64(run)
+	return int(min(math.Round(n), float64(c.ahead)))
+}
+
+// room is how many tasks the claimer may claim now: the free slots, less
+// the part of the buffer aheadNow leaves unused.
+func (c *claimer) room() int {
+	return c.slots.available() - (c.ahead - c.aheadNow())
 }
 
 // lookAhead asks when the next task due within the poll interval is due,
@@ -369,9 +419,15 @@ func (c *claimer) claim(ctx context.Context, n int, after *cursors) ([]*TaskReco
 	b := &pgx.Batch{}
 	b.Queue(sqlPlanSettings)
 	b.Queue(claimSQL[c.shape], c.names, c.types, n, c.timeoutMS, c.process, priorities, after.at[:], after.id[:])
+	start := time.Now()
 	recs, at, err := sendClaim(ctx, c.db, b, n)
 	if err != nil {
 		return nil, at, opError("claim tasks", err)
+	}
+	if rtt := time.Since(start); c.rtt == 0 {
+		c.rtt = rtt
+	} else {
+		c.rtt += (rtt - c.rtt) / 4
 	}
 	// RETURNING does not keep the subquery's order: hand tasks out in
 	// claim order, and let the last of each priority be its cursor.

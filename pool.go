@@ -30,9 +30,9 @@ const (
 
 // Claim-ahead settings (Config.ClaimAhead).
 const (
-	// ClaimAheadDefault, as Config.ClaimAhead, holds up to half the
-	// workers' number of claimed tasks for the workers. It is the default
-	// (the zero value).
+	// ClaimAheadDefault, as Config.ClaimAhead, holds up to twice the
+	// workers' number of claimed tasks for the workers, and at least 100.
+	// It is the default (the zero value).
 	ClaimAheadDefault = 0
 	// NoClaimAhead, as Config.ClaimAhead, claims only for free workers.
 	NoClaimAhead = -1
@@ -117,13 +117,18 @@ type Config struct {
 	// Middleware wraps every attempt the pool runs, the first outermost
 	// (see RunMiddleware). Defaults to none.
 	Middleware []RunMiddleware
-	// ClaimAhead is how many claimed tasks may wait for a free worker, so
-	// that a worker that finishes starts its next task at once instead of
-	// waiting for a claim's round trip. They are held by the pool like
-	// running ones (a crash takes them back the same way); their timeout
+	// ClaimAhead is how many claimed tasks may wait, at most, for a free
+	// worker, so that a worker that finishes starts its next task at once
+	// instead of waiting for a claim's round trip, and claims are batches.
+	// The pool keeps fewer: what its workers finish in about four claim
+	// round trips, at the mean duration of their recent attempts (at least
+	// one task), so that a pool of long tasks does not keep them from the
+	// other pools. Waiting tasks are held by the pool like running ones
+	// (State Running; a crash takes them back the same way); their timeout
 	// starts when they start; a cancel removes them; a stop releases them
-	// at once, without using an attempt. NoClaimAhead turns it off.
-	// Defaults to half the workers (ClaimAheadDefault).
+	// at once, without using an attempt. A task of a higher priority
+	// enqueued meanwhile runs after them. NoClaimAhead turns it off.
+	// Defaults to twice the workers, at least 100 (ClaimAheadDefault).
 	ClaimAhead int
 	// Logger receives the pool's logs. Defaults to slog.Default().
 	Logger *slog.Logger
@@ -155,7 +160,7 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.Workers, WorkersDefault)
 	switch c.ClaimAhead {
 	case ClaimAheadDefault:
-		c.ClaimAhead = c.Workers / 2
+		c.ClaimAhead = max(2*c.Workers, 100)
 	case NoClaimAhead:
 		c.ClaimAhead = 0
 	}
@@ -290,7 +295,7 @@ func (p *WorkerPool) Start(ctx context.Context) error {
 	names := p.q.reg.Names()
 	db, log := p.q.pool, p.log
 	host, _ := os.Hostname()
-	s := newSlots(p.cfg.Workers + p.cfg.ClaimAhead)
+	s := newSlots(p.cfg.Workers, p.cfg.ClaimAhead)
 	work := &workers{reg: p.q.reg, queue: p.q, mw: p.cfg.Middleware, log: log, retention: p.cfg.Retention, slots: s}
 	maint := &maintenance{db: db, log: log, reg: p.q.reg, retention: p.cfg.Retention, cfg: p.cfg}
 	proc := &process{db: db, log: log, id: uuid.Must(uuid.NewV7()), host: host, pid: os.Getpid(),

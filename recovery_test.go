@@ -32,7 +32,8 @@ func TestCrashRecoveryAndLeaderFailover(t *testing.T) {
 		HeartbeatTimeout: time.Second, PollInterval: 200 * time.Millisecond}
 
 	// The first child is the leader; it runs three tasks that block, and
-	// holds a fourth in its claim-ahead buffer (3 workers: 1 ahead).
+	// holds a fourth in its claim-ahead buffer (it claims ahead once it has
+	// run a few tasks and knows they are short).
 	first := startChild(t, spec)
 	var leaderPID int
 	waitFor(t, wpWait, func() bool {
@@ -40,6 +41,13 @@ func TestCrashRecoveryAndLeaderFailover(t *testing.T) {
 			Scan(&leaderPID) == nil
 	}, "no leader")
 	require.Equal(t, first.cmd.Process.Pid, leaderPID)
+	warm := make([]*wpTask, 20)
+	for i := range warm {
+		warm[i] = env.task(i)
+	}
+	env.create(t, warm...)
+	waitFor(t, wpWait, func() bool { return env.count(t, `SELECT count(*) FROM backie_tasks`) == 0 }, "the first tasks did not run")
+	warmRuns := env.count(t, `SELECT count(*) FROM runs`)
 	blocked := make([]*wpTask, 4)
 	for i := range blocked {
 		blocked[i] = env.task(-1)
@@ -47,7 +55,7 @@ func TestCrashRecoveryAndLeaderFailover(t *testing.T) {
 	}
 	recs := env.create(t, blocked...)
 	waitFor(t, wpWait, func() bool {
-		return env.count(t, `SELECT count(*) FROM runs`) == 3 &&
+		return env.count(t, `SELECT count(*) FROM runs`) == warmRuns+3 &&
 			env.count(t, `SELECT count(*) FROM backie_tasks WHERE running_at IS NOT NULL`) == 4
 	}, "the tasks did not start")
 	for _, rec := range recs {
@@ -56,7 +64,9 @@ func TestCrashRecoveryAndLeaderFailover(t *testing.T) {
 		require.NotNil(t, got.ProcessID, "a claim records its pool")
 	}
 
-	// The second child waits; the first is killed.
+	// The second child, with a worker for each task, waits; the first is
+	// killed.
+	spec.Workers = 4
 	second := startChild(t, spec)
 	first.kill(t)
 	killed := time.Now()
@@ -67,7 +77,7 @@ func TestCrashRecoveryAndLeaderFailover(t *testing.T) {
 	}, "the second pool did not take the leadership")
 	t.Logf("leadership taken over %v after the kill", time.Since(killed).Round(time.Millisecond))
 	waitFor(t, wpWait, func() bool {
-		return env.count(t, `SELECT count(*) FROM runs WHERE pid = $1`, second.cmd.Process.Pid) == 3
+		return env.count(t, `SELECT count(*) FROM runs WHERE pid = $1`, second.cmd.Process.Pid) == 4
 	}, "the tasks of the dead pool, running and waiting, did not run again")
 	t.Logf("tasks running again %v after the kill", time.Since(killed).Round(time.Millisecond))
 	for _, rec := range recs {

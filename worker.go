@@ -282,6 +282,9 @@ func (w *workers) finish(ctx context.Context, a attempt) {
 	w.logDecision(ctx, a, d)
 	w.count(d.verdict)
 	w.results <- d.change
+	if a.runFor > 0 {
+		w.slots.ran(a.runFor)
+	}
 	w.slots.release()
 }
 

@@ -188,7 +188,7 @@ func TestParseTaskNotification(t *testing.T) {
 // there are free slots, and workers give slots back.
 func TestSlots(t *testing.T) {
 	t.Parallel()
-	s := newSlots(3)
+	s := newSlots(2, 1)
 	assert.Equal(t, 3, s.available())
 	assert.True(t, s.allFree())
 	s.take(2)
@@ -207,11 +207,52 @@ func TestSlots(t *testing.T) {
 	assert.Len(t, s.freed, 1)
 }
 
+// The claim-ahead buffer holds what the workers finish in aheadRoundTrips
+// claim round trips: all of ahead for short tasks, a task or none for long
+// ones, none until an attempt and a claim have been timed; the claimer
+// claims no more than its workers' free slots and that buffer.
+func TestClaimAheadSize(t *testing.T) {
+	t.Parallel()
+	s := newSlots(100, 50)
+	c := newClaimer(nil, discardLogger, s, 50, []string{"x"}, nil, uuid.Nil, 0, time.Second, true)
+	assert.Zero(t, c.aheadNow(), "nothing timed yet")
+	assert.Equal(t, 100, c.room())
+	c.rtt = 2 * time.Millisecond
+	assert.Zero(t, c.aheadNow(), "no attempt finished yet")
+
+	s.ran(time.Millisecond) // 100 workers finish 800 tasks in 4 round trips
+	assert.Equal(t, 50, c.aheadNow())
+	assert.Equal(t, 150, c.room())
+
+	s.runNS.Store(int64(20 * time.Millisecond)) // 40 tasks
+	assert.Equal(t, 40, c.aheadNow())
+	assert.Equal(t, 140, c.room())
+	s.take(130)
+	assert.Equal(t, 10, c.room())
+
+	s.runNS.Store(int64(time.Second)) // 0.8 of a task
+	assert.Equal(t, 1, c.aheadNow())
+	assert.Equal(t, -29, c.room(), "more out than the buffer allows now: no claim")
+	s.runNS.Store(int64(10 * time.Second)) // 0.08 of a task
+	assert.Zero(t, c.aheadNow())
+
+	// The mean moves by an eighth of each new attempt's difference.
+	s.runNS.Store(int64(800 * time.Millisecond))
+	s.ran(400 * time.Millisecond)
+	assert.Equal(t, int64(750*time.Millisecond), s.runNS.Load())
+
+	off := newClaimer(nil, discardLogger, newSlots(4, 0), 0, []string{"x"}, nil, uuid.Nil, 0, time.Second, true)
+	off.rtt = time.Millisecond
+	off.slots.ran(time.Microsecond)
+	assert.Zero(t, off.aheadNow())
+	assert.Equal(t, 4, off.room())
+}
+
 // The claimer keeps the times of the tasks it hears of, in order, wakes
 // for the earliest, and leaves tasks due after its next poll to the poll.
 func TestClaimerDueIn(t *testing.T) {
 	t.Parallel()
-	c := newClaimer(nil, discardLogger, newSlots(1), 0, []string{"x"}, nil, uuid.Nil, 0, time.Second, true)
+	c := newClaimer(nil, discardLogger, newSlots(1, 0), 0, []string{"x"}, nil, uuid.Nil, 0, time.Second, true)
 	c.dueIn(0)
 	assert.Len(t, c.wake, 1, "due now wakes at once")
 	<-c.wake
