@@ -31,7 +31,7 @@ const (
 // Claim-ahead settings (Config.ClaimAhead).
 const (
 	// ClaimAheadDefault, as Config.ClaimAhead, holds up to twice the
-	// workers' number of claimed tasks for the workers, and at least 100.
+	// workers' number of claimed tasks for the workers, and at least 200.
 	// It is the default (the zero value).
 	ClaimAheadDefault = 0
 	// NoClaimAhead, as Config.ClaimAhead, claims only for free workers.
@@ -128,7 +128,7 @@ type Config struct {
 	// starts when they start; a cancel removes them; a stop releases them
 	// at once, without using an attempt. A task of a higher priority
 	// enqueued meanwhile runs after them. NoClaimAhead turns it off.
-	// Defaults to twice the workers, at least 100 (ClaimAheadDefault).
+	// Defaults to twice the workers, at least 200 (ClaimAheadDefault).
 	ClaimAhead int
 	// Logger receives the pool's logs. Defaults to slog.Default().
 	Logger *slog.Logger
@@ -160,7 +160,7 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.Workers, WorkersDefault)
 	switch c.ClaimAhead {
 	case ClaimAheadDefault:
-		c.ClaimAhead = max(2*c.Workers, 100)
+		c.ClaimAhead = max(2*c.Workers, 200)
 	case NoClaimAhead:
 		c.ClaimAhead = 0
 	}

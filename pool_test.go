@@ -29,6 +29,7 @@ func TestWorkerPoolConfigErrors(t *testing.T) {
 		"negative rescue":     {RescueInterval: -time.Second},
 		"negative margin":     {RescueMargin: -time.Second},
 		"empty type in types": {TaskTypes: []backie.TaskType{"common", ""}},
+		"bad claim-ahead":     {ClaimAhead: -2},
 	} {
 		wp, err := backie.NewWorkerPool(env.q, cfg)
 		assert.ErrorIs(t, err, backie.ErrInvalidConfig, name)
@@ -53,8 +54,17 @@ func TestWorkerPoolConfigErrors(t *testing.T) {
 	require.Equal(t, backie.ShutdownGraceDefault, cfg.ShutdownGrace)
 	require.Equal(t, backie.RescueIntervalDefault, cfg.RescueInterval)
 	require.Equal(t, backie.RescueMarginDefault, cfg.RescueMargin)
+	require.Equal(t, 200, cfg.ClaimAhead, "twice the workers, at least 200")
 	require.NotNil(t, cfg.Logger)
 	require.NoError(t, wp.Shutdown(context.Background()))
+	for _, tc := range []struct{ workers, ahead, want int }{
+		{300, backie.ClaimAheadDefault, 600}, {4, backie.NoClaimAhead, 0}, {4, 7, 7},
+	} {
+		wp, err = backie.NewWorkerPool(env.q, backie.Config{Workers: tc.workers, ClaimAhead: tc.ahead})
+		require.NoError(t, err)
+		require.Equal(t, tc.want, wp.Config().ClaimAhead, "workers %d, ClaimAhead %d", tc.workers, tc.ahead)
+		require.NoError(t, wp.Shutdown(context.Background()))
+	}
 }
 
 func TestWorkerPoolLifecycle(t *testing.T) {

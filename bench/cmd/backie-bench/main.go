@@ -113,7 +113,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.cfg.OwnPgxPool, "own-pgxpool", false, fmt.Sprintf("give each worker pool its own pgxpool of %d connections", ownPoolConns))
 	fs.IntVar(&o.cfg.Types, "types", 0, "spread the tasks over this many task types, each pool serving them all (0: default type, pools serve every type)")
 	fs.IntVar(&o.cfg.Other, "other", 0, "queue this many due tasks of a type no pool serves before the tasks of the run (drain, latency; needs -types >= 1)")
-	fs.IntVar(&o.cfg.ClaimAhead, "claim-ahead", 0, "Config.ClaimAhead of each pool: 0 the default (twice its workers, at least 100), -1 off")
+	fs.IntVar(&o.cfg.ClaimAhead, "claim-ahead", 0, "Config.ClaimAhead of each pool: 0 the default (twice its workers, at least 200), -1 off")
 	fs.IntVar(&o.cfg.Low, "low", 0, "queue this many due tasks of the lowest priority before the tasks of the run (drain, latency; needs -types 0)")
 	fs.IntVar(&o.cfg.Goroutines, "goroutines", 16, "concurrent CreateTask callers (enqueue; producers of latency)")
 	fs.IntVar(&o.cfg.BatchSize, "batch-size", 1000, "tasks per CreateTasks call (batch; drain's pre-insert)")
