@@ -218,9 +218,9 @@ func (c *claimer) run(ctx context.Context) {
 		failures int
 		cursor   cursors
 		lastFull time.Time
-		// polled: the claim follows a poll (or the start), not a wake-up
-		// for a task the claimer was told of.
-		polled = true
+		// look: the claim follows a poll (or the start) or a wake-up at a
+		// due time, not a notification of a task due now.
+		look = true
 	)
 	for ctx.Err() == nil {
 		free := c.room()
@@ -276,13 +276,17 @@ func (c *claimer) run(ctx context.Context) {
 		// notification, or the poll tick. With notifications, new tasks
 		// tell the claimer when they are due, and the completer tells it
 		// of the retries it writes; what neither told (tasks that came
-		// while the listener was down) is found by looking ahead after a
-		// poll. Without, it looks ahead after every claim.
-		if polled || !c.notified {
+		// while the listener was down, tasks of an insert that told only
+		// its earliest due time) is found by looking ahead after a poll or
+		// a due time, so that each task due within the poll interval leads
+		// to the next. A notification of a task due now does not look
+		// ahead: at high rates that would double the round trips. Without
+		// notifications, it looks ahead after every claim.
+		if look || !c.notified {
 			c.lookAhead(ctx, claimedAt)
 		}
 		var live bool
-		polled, live = c.idle(ctx, timer)
+		look, live = c.idle(ctx, timer)
 		if !live {
 			return
 		}
@@ -369,15 +373,22 @@ func (c *claimer) lookAhead(ctx context.Context, claimedAt time.Time) {
 		}
 		return
 	}
-	if secs != nil {
-		c.dueIn(time.Duration(*secs * float64(time.Second)))
+	if secs == nil {
+		return
+	}
+	if d := time.Duration(*secs * float64(time.Second)); d > 0 {
+		c.dueIn(d)
+	} else {
+		// Due since the claim: claim it now, and look ahead again after.
+		c.pollNow()
 	}
 }
 
 // idle waits for a notification, the next due task or the poll tick. It
-// reports whether the poll interval ended the wait, and whether ctx is
-// still live.
-func (c *claimer) idle(ctx context.Context, timer *time.Timer) (polled, live bool) {
+// reports whether the claim that follows should look ahead (the poll tick
+// or a due time ended the wait, or pollNow asked for it), and whether ctx
+// is still live.
+func (c *claimer) idle(ctx context.Context, timer *time.Timer) (look, live bool) {
 	defer timer.Stop()
 	start := time.Now()
 	for {
@@ -396,6 +407,7 @@ func (c *claimer) idle(ctx context.Context, timer *time.Timer) (polled, live boo
 			timer.Stop()
 			continue
 		case <-timer.C:
+			look = true
 		}
 		now := time.Now()
 		c.mu.Lock()
@@ -403,7 +415,7 @@ func (c *claimer) idle(ctx context.Context, timer *time.Timer) (polled, live boo
 		past, _ := slices.BinarySearchFunc(c.dues, now, time.Time.Compare)
 		c.dues = slices.Delete(c.dues, 0, past)
 		c.mu.Unlock()
-		return now.Sub(start) >= c.poll || c.forcePoll.Swap(false), true
+		return c.forcePoll.Swap(false) || look, true
 	}
 }
 

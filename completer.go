@@ -112,17 +112,13 @@ func (c *completer) flush(ctx context.Context, batch []rowChange) {
 	}
 }
 
-// wakeForWaiting tells dueIn when the earliest task that batch put back
-// to wait is due.
+// wakeForWaiting tells dueIn when each task that batch put back to wait
+// is due (dueIn keeps the times within the poll interval, once).
 func (c *completer) wakeForWaiting(batch []rowChange) {
-	var first *int64
 	for _, r := range batch {
-		if !r.remove && !r.finish && r.delayMS != nil && (first == nil || *r.delayMS < *first) {
-			first = r.delayMS
+		if !r.remove && !r.finish && r.delayMS != nil {
+			c.dueIn(time.Duration(*r.delayMS) * time.Millisecond)
 		}
-	}
-	if first != nil {
-		c.dueIn(time.Duration(*first) * time.Millisecond)
 	}
 }
 

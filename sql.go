@@ -151,9 +151,12 @@ const sqlSelectChannel = `SELECT ` + sqlChannel
 // name and hash are taken by an unfinished task is skipped (ON CONFLICT on
 // the partial unique index); rows take the unique index in (name, hash)
 // order, so concurrent batches cannot deadlock. It notifies listening pools
-// once per task type, with the delay until the type's earliest new task is
-// due: "t<milliseconds>:<type>" (see notification); in a transaction the
-// notification is delivered at commit.
+// with the delay until each type's earliest new task is due,
+// "t<milliseconds>:<type>" (see parseTaskNotification), and, when that
+// task is due now, with the delay until the type's earliest new task that
+// is not: a pool that woke for a task due at a time looks ahead for the
+// next one, but a pool notified of a task due now does not. In a
+// transaction the notifications are delivered at commit.
 const sqlInsert = `WITH ins AS (
 	INSERT INTO backie_tasks (id, task_name, task_type, uniq_hash, priority, payload, timeout_msecs, max_retries,
 	                          scheduled_at, metadata)
@@ -168,7 +171,9 @@ const sqlInsert = `WITH ins AS (
 ), notified AS (
 	SELECT pg_notify(` + sqlChannel + `,
 	       't' || greatest(ceil(extract(epoch FROM first - clock_timestamp()) * 1000), 0)::bigint || ':' || typ)
-	FROM (SELECT task_type AS typ, min(scheduled_at) AS first FROM ins GROUP BY task_type) AS due
+	FROM (SELECT task_type AS typ, min(scheduled_at) AS first FROM ins GROUP BY task_type
+	      UNION
+	      SELECT task_type, min(scheduled_at) FROM ins WHERE scheduled_at > now() GROUP BY task_type) AS due
 )
 SELECT id, created_at, scheduled_at, (SELECT count(*) FROM notified) FROM ins`
 

@@ -283,14 +283,15 @@ func TestClaimerDueIn(t *testing.T) {
 	assert.Len(t, c.dues, 1)
 }
 
-// The completer wakes the claimer for the earliest task a write put back
-// to wait.
+// The completer tells the claimer when each task a write put back to wait
+// is due: the earliest alone would leave the others to the poll, if the
+// earliest is due at once.
 func TestCompleterWakesForWaitingTasks(t *testing.T) {
 	t.Parallel()
 	var got []time.Duration
 	c := &completer{dueIn: func(d time.Duration) { got = append(got, d) }}
 	ms := func(v int64) *int64 { return &v }
-	c.wakeForWaiting([]rowChange{{remove: true}, {finish: true, delayMS: ms(1)}, {delayMS: ms(300)}, {delayMS: ms(40)}, {keepError: true}})
+	c.wakeForWaiting([]rowChange{{remove: true}, {finish: true, delayMS: ms(1)}, {delayMS: ms(300)}, {delayMS: ms(0)}, {keepError: true}})
 	c.wakeForWaiting([]rowChange{{remove: true}, {finish: true}})
-	assert.Equal(t, []time.Duration{40 * time.Millisecond}, got)
+	assert.Equal(t, []time.Duration{300 * time.Millisecond, 0}, got)
 }
