@@ -97,6 +97,15 @@ func defaultN(w string) int {
 	return 100_000
 }
 
+// configFor is the configuration of a run of workload w: -n, or its
+// default when -n is 0.
+func configFor(cfg benchkit.Config, w string) benchkit.Config {
+	if cfg.N == 0 {
+		cfg.N = defaultN(w)
+	}
+	return cfg
+}
+
 func run(args []string, stdout, stderr io.Writer) int {
 	var o options
 	fs := flag.NewFlagSet("backie-bench", flag.ContinueOnError)
@@ -156,7 +165,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		o.cfg.DisableNotifications = !o.notify
 		for _, w := range workloads {
-			if err = o.cfg.Validate(w); err != nil {
+			if err = configFor(o.cfg, w).Validate(w); err != nil {
 				break
 			}
 		}
@@ -294,9 +303,7 @@ func bench(ctx context.Context, o options, workloads []string, stdout, stderr io
 			sqlStats.Reset()
 		}
 		wo := o
-		if wo.cfg.N == 0 {
-			wo.cfg.N = defaultN(w)
-		}
+		wo.cfg = configFor(o.cfg, w)
 		var res []benchkit.Result
 		switch wo.otel {
 		case otelOff:

@@ -24,7 +24,7 @@ func TestBadFlags(t *testing.T) {
 		{"-retention", "keep-some"},
 		{"-workers", "2", "-pools", "4"},
 		{"-runs", "0"},
-		{"-n", "0", "-workloads", "batch"},
+		{"-n", "-1", "-workloads", "batch"},
 		{"extra"},
 	} {
 		var stdout, stderr bytes.Buffer
@@ -35,6 +35,16 @@ func TestBadFlags(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	assert.Equal(t, 0, run([]string{"-h"}, &stdout, &stderr))
 	assert.Contains(t, stderr.String(), "-workloads")
+
+	// Without -n (or with -n 0) each workload takes its default: the flags
+	// are good, and the run fails only on the database it cannot reach.
+	for _, args := range [][]string{{"-workloads", "drain,batch"}, {"-n", "0"}} {
+		stdout.Reset()
+		stderr.Reset()
+		args = append(args, "-url", "postgres://postgres@127.0.0.1:1/none?connect_timeout=2")
+		assert.Equal(t, 1, run(args, &stdout, &stderr), "%q: %s", args, stderr.String())
+		assert.NotContains(t, stderr.String(), "must be", "%q", args)
+	}
 }
 
 func TestSmallRun(t *testing.T) {
